@@ -1,0 +1,102 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
+
+// The one place the database's shape is written down for TypeScript; migrations in db/migrations create it.
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+
+export interface UsersTable {
+  id: Generated<string>
+  username: string
+  email: string | null
+  display_name: string
+  password_hash: string
+  avatar_url: string | null
+  last_seen: Date | null
+  created_at: Timestamp
+  updated_at: Timestamp
+  deleted_at: Timestamp | null
+}
+
+export interface RefreshTokensTable {
+  id: Generated<string>
+  user_id: string
+  family_id: string
+  token_hash: string
+  expires_at: Timestamp
+  created_at: Timestamp
+  used_at: Timestamp | null
+  revoked_at: Timestamp | null
+}
+
+export interface ConversationsTable {
+  id: Generated<string>
+  is_group: boolean
+  name: string | null
+  avatar_url: string | null
+  created_by: string
+  direct_key: string | null
+  last_seq: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface ParticipantsTable {
+  conversation_id: string
+  user_id: string
+  role: 'admin' | 'member'
+  joined_at: Timestamp
+  last_read_seq: Generated<number>
+  cleared_seq: Generated<number>
+}
+
+export type MessageType = 'text' | 'image' | 'video' | 'file' | 'system'
+
+export interface MessagesTable {
+  id: Generated<string>
+  conversation_id: string
+  sender_id: string
+  seq: Generated<number>
+  message_type: MessageType
+  content: string | null
+  file_url: string | null
+  file_name: string | null
+  file_size: number | null
+  mime_type: string | null
+  reply_to_id: string | null
+  client_id: string | null
+  is_edited: Generated<boolean>
+  is_deleted: Generated<boolean>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface ReadReceiptsTable {
+  conversation_id: string
+  user_id: string
+  seq: number
+  message_id: string
+  read_at: Timestamp
+}
+
+export interface ConversationEventsTable {
+  conversation_id: string
+  seq: number
+  type: string
+  payload: unknown
+  created_at: Timestamp
+}
+
+export interface Database {
+  users: UsersTable
+  refresh_tokens: RefreshTokensTable
+  conversations: ConversationsTable
+  participants: ParticipantsTable
+  messages: MessagesTable
+  read_receipts: ReadReceiptsTable
+  conversation_events: ConversationEventsTable
+}
+
+export type UserRow = Selectable<UsersTable>
+export type ConversationRow = Selectable<ConversationsTable>
+export type ParticipantRow = Selectable<ParticipantsTable>
+export type MessageRow = Selectable<MessagesTable>
+export type NewMessage = Insertable<MessagesTable>

@@ -1,0 +1,36 @@
+import { envSchema } from 'env-schema'
+import { Type, type Static } from 'typebox'
+
+const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATA_DIR: Type.String({ default: '.data' }),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, default: 900 }),
+  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, default: 30 * 24 * 3600 }),
+  UPLOAD_DIR: Type.String({ default: 'uploads' }),
+  BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
+  MAX_GROUP_SIZE: Type.Integer({ minimum: 2, default: 256 }),
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+/** Reads and validates the environment; throws one readable line on a bad or missing value. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  let config: Config
+  try {
+    config = envSchema<Config>({ schema: ConfigSchema, data: env, dotenv: false, env: false })
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: ${(err as Error).message}`)
+  }
+  if (config.NODE_ENV === 'production' && !config.JWT_SECRET) {
+    throw new ConfigError('Invalid configuration: JWT_SECRET (32+ characters) must be set when NODE_ENV=production')
+  }
+  return config
+}
+
+export class ConfigError extends Error {}

@@ -1,0 +1,59 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+
+/** An error a client can act on: it becomes `{ error, code, details? }` with its status. */
+export class AppError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details?: string[],
+  ) {
+    super(message)
+  }
+}
+
+export const notFound = (what: string, code = `${what.toUpperCase().replace(/ /g, '_')}_NOT_FOUND`) =>
+  new AppError(404, code, `${what[0].toUpperCase()}${what.slice(1)} not found`)
+export const forbidden = (message: string, code = 'FORBIDDEN') => new AppError(403, code, message)
+export const badRequest = (message: string, code = 'BAD_REQUEST', details?: string[]) => new AppError(400, code, message, details)
+export const conflict = (message: string, code = 'CONFLICT') => new AppError(409, code, message)
+export const unauthorized = (message = 'Not authenticated', code = 'UNAUTHORIZED') => new AppError(401, code, message)
+
+// Fastify's own errors, mapped to the contract's codes. Anything else unexpected is a 500 with no detail.
+const FRAMEWORK_CODES: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE', 'Request body is too large'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'BAD_REQUEST', 'Content-Length does not match the body'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'INVALID_JSON', 'Body must not be empty when Content-Type is application/json'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'INVALID_JSON', 'Body is not valid JSON'],
+  FST_ERR_CTP_EMPTY_TYPE: [400, 'BAD_REQUEST', 'Content-Type must not be empty'],
+  FST_ERR_CTP_INVALID_TYPE: [400, 'BAD_REQUEST', 'Content-Type is not valid'],
+  FST_ERR_BAD_URL: [400, 'BAD_REQUEST', 'Malformed URL'],
+  FST_ERR_ASYNC_CONSTRAINT: [400, 'BAD_REQUEST', 'Malformed request'],
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof AppError) {
+      return reply.code(err.statusCode).send({ error: err.message, code: err.code, ...(err.details && { details: err.details }) })
+    }
+    if (err.validation) {
+      const details = err.validation.map((v) => `${v.instancePath || err.validationContext || 'request'} ${v.message}`.trim())
+      return reply.code(400).send({ error: `Invalid ${err.validationContext ?? 'request'}: ${details[0]}`, code: 'VALIDATION_ERROR', details })
+    }
+    const known = err.code && FRAMEWORK_CODES[err.code]
+    if (known) return reply.code(known[0]).send({ error: known[2], code: known[1] })
+    if (err.statusCode === 429) {
+      return reply.code(429).send({ error: 'Too many requests, slow down', code: 'RATE_LIMITED' })
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: err.message, code: err.code ?? 'BAD_REQUEST' })
+    }
+    request.log.error({ err }, 'unhandled error')
+    return reply.code(500).send({ error: 'Internal server error', code: 'INTERNAL_ERROR' })
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: `Route ${request.method} ${request.url.split('?')[0].slice(0, 200)} not found`, code: 'ROUTE_NOT_FOUND' })
+  })
+}

@@ -1,0 +1,52 @@
+import { Type } from 'typebox'
+import { errors, NoContent } from '../schemas/common.ts'
+import { AuthTokens, DisplayName, Email, Password, Username } from '../schemas/users.ts'
+import { type App, secured } from './types.ts'
+
+const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 200 }) })
+
+export default async function authRoutes(app: App) {
+  const { auth } = app.services
+
+  app.post('/auth/register', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Create an account and sign in',
+      body: Type.Object({ username: Username, password: Password, email: Type.Optional(Email), display_name: Type.Optional(DisplayName) }, { additionalProperties: false }),
+      response: { 201: AuthTokens, ...errors(400, 409, 413, 415) },
+    },
+  }, async (request, reply) => reply.code(201).send(await auth.register(request.body)))
+
+  app.post('/auth/login', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Sign in (JSON, or form-encoded as Swagger UI\'s Authorize sends it)',
+      // Login checks credentials, not the rules for new passwords: an old password stays usable.
+      body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 256 }) }),
+      response: { 200: AuthTokens, ...errors(400, 401, 413, 415) },
+    },
+  }, async (request) => auth.login(request.body.username, request.body.password))
+
+  app.post('/auth/refresh', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Trade a refresh token for a new pair; the old one stops working',
+      body: RefreshBody,
+      response: { 200: AuthTokens, ...errors(400, 401) },
+    },
+  }, async (request) => auth.refresh(request.body.refresh_token))
+
+  app.post('/auth/logout', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      summary: 'End the session of this refresh token',
+      security: secured,
+      body: RefreshBody,
+      response: { 204: NoContent, ...errors(400, 401) },
+    },
+  }, async (request, reply) => {
+    await auth.logout(request.userId, request.body.refresh_token)
+    return reply.code(204).send(null)
+  })
+}

@@ -1,0 +1,69 @@
+import { Type } from 'typebox'
+import { badRequest } from '../errors.ts'
+import { errors, IdParams, NoContent, Uuid } from '../schemas/common.ts'
+import { ClientId, Content, Message, Receipt } from '../schemas/messages.ts'
+import { type App, secured } from './types.ts'
+
+const tags = ['messages']
+
+export default async function messageRoutes(app: App) {
+  const { messages } = app.services
+  app.addHook('onRequest', app.authenticate)
+
+  app.post('/messages', {
+    schema: {
+      tags,
+      summary: 'Send a text message to a conversation, or to a user (opens the direct conversation)',
+      description: 'With `client_id`, a retry answers 200 with the message the first send created.',
+      security: secured,
+      body: Type.Object(
+        { conversation_id: Type.Optional(Uuid), recipient_id: Type.Optional(Uuid), content: Content, reply_to_id: Type.Optional(Uuid), client_id: Type.Optional(ClientId) },
+        { additionalProperties: false },
+      ),
+      response: { 200: Message, 201: Message, ...errors(400, 401, 404, 413) },
+    },
+  }, async (request, reply) => {
+    const body = request.body
+    if ((body.conversation_id === undefined) === (body.recipient_id === undefined)) {
+      throw badRequest('Give exactly one of conversation_id and recipient_id', 'VALIDATION_ERROR')
+    }
+    const { message, created } = await messages.send(request.userId, body)
+    return reply.code(created ? 201 : 200).send(message)
+  })
+
+  app.get('/messages/:id', {
+    schema: { tags, summary: 'One message', security: secured, params: IdParams, response: { 200: Message, ...errors(400, 401, 404) } },
+  }, async (request) => messages.get(request.params.id, request.userId))
+
+  app.patch('/messages/:id', {
+    schema: {
+      tags,
+      summary: 'Edit your message',
+      security: secured,
+      params: IdParams,
+      body: Type.Object({ content: Content }, { additionalProperties: false }),
+      response: { 200: Message, ...errors(400, 401, 403, 404) },
+    },
+  }, async (request) => messages.edit(request.params.id, request.userId, request.body.content))
+
+  app.delete('/messages/:id', {
+    schema: {
+      tags,
+      summary: 'Delete a message (its sender, or a group admin); answers with its deleted form',
+      security: secured,
+      params: IdParams,
+      response: { 200: Message, ...errors(400, 401, 403, 404) },
+    },
+  }, async (request) => messages.remove(request.params.id, request.userId))
+
+  app.post('/messages/:id/read', {
+    schema: { tags, summary: 'Mark this message and every earlier one read', security: secured, params: IdParams, response: { 204: NoContent, ...errors(400, 401, 404) } },
+  }, async (request, reply) => {
+    await messages.markRead(request.params.id, request.userId)
+    return reply.code(204).send(null)
+  })
+
+  app.get('/messages/:id/receipts', {
+    schema: { tags, summary: 'Who has read the message, and when', security: secured, params: IdParams, response: { 200: Type.Array(Receipt), ...errors(400, 401, 404) } },
+  }, async (request) => messages.receipts(request.params.id, request.userId))
+}

@@ -1,0 +1,47 @@
+import { Type } from 'typebox'
+import { errors, IdParams, NoContent, Nullable } from '../schemas/common.ts'
+import { DisplayName, Email, Password, PublicUser, User } from '../schemas/users.ts'
+import { type App, secured } from './types.ts'
+
+export default async function userRoutes(app: App) {
+  const { users } = app.services
+  app.addHook('onRequest', app.authenticate)
+
+  app.get('/users/me', {
+    schema: { tags: ['users'], summary: 'Your own profile', security: secured, response: { 200: User, ...errors(401) } },
+  }, async (request) => users.me(request.userId))
+
+  app.patch('/users/me', {
+    schema: {
+      tags: ['users'],
+      summary: 'Change display name, email or password (a new password needs current_password)',
+      security: secured,
+      body: Type.Object(
+        { display_name: Type.Optional(DisplayName), email: Type.Optional(Nullable(Email)), password: Type.Optional(Password), current_password: Type.Optional(Type.String({ maxLength: 256 })) },
+        { additionalProperties: false },
+      ),
+      response: { 200: User, ...errors(400, 401, 403, 409) },
+    },
+  }, async (request) => users.update(request.userId, request.body))
+
+  app.delete('/users/me', {
+    schema: { tags: ['users'], summary: 'Delete your account (soft: your messages stay)', security: secured, response: { 204: NoContent, ...errors(401) } },
+  }, async (request, reply) => {
+    await users.softDelete(request.userId)
+    return reply.code(204).send(null)
+  })
+
+  app.get('/users', {
+    schema: {
+      tags: ['users'],
+      summary: 'Search users by username or display name',
+      security: secured,
+      querystring: Type.Object({ query: Type.String({ minLength: 1, maxLength: 100 }), limit: Type.Integer({ minimum: 1, maximum: 50, default: 20 }) }),
+      response: { 200: Type.Array(PublicUser), ...errors(400, 401) },
+    },
+  }, async (request) => users.search(request.query.query, request.query.limit))
+
+  app.get('/users/:id', {
+    schema: { tags: ['users'], summary: 'A public profile', security: secured, params: IdParams, response: { 200: PublicUser, ...errors(400, 401, 404) } },
+  }, async (request) => users.publicView(request.params.id))
+}

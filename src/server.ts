@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import closeWithGrace from 'close-with-grace'
+import { migrateToLatest } from '../db/migrate.ts'
+import { buildApp } from './app.ts'
+import { type Config, ConfigError, loadConfig } from './config.ts'
+import { createDatabase, startEmbeddedPostgres } from './database.ts'
+
+// Pino's redaction keeps credentials out of the logs whatever a request carries.
+const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.body.password', 'req.body.refresh_token', 'req.query.token']
+
+/** Development only: a secret generated once and kept beside the embedded database, so restarts keep sessions. */
+async function devJwtSecret(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'jwt-secret')
+  try {
+    return (await readFile(file, 'utf8')).trim()
+  } catch {
+    const secret = randomBytes(48).toString('base64url')
+    await mkdir(dataDir, { recursive: true })
+    await writeFile(file, secret, { mode: 0o600 })
+    return secret
+  }
+}
+
+export async function start(config: Config) {
+  const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(config.DATA_DIR)
+  const { db } = createDatabase(config.DATABASE_URL ?? embedded!.url, config.DB_POOL_MAX)
+  await migrateToLatest(db)
+
+  const jwtSecret = config.JWT_SECRET ?? (await devJwtSecret(config.DATA_DIR))
+  const app = await buildApp({
+    config,
+    db,
+    jwtSecret,
+    logger: { level: config.LOG_LEVEL, redact: { paths: REDACT, censor: '[redacted]' } },
+  })
+  app.addHook('onClose', async () => {
+    await db.destroy()
+    await embedded?.stop()
+  })
+  await app.listen({ port: config.PORT, host: config.HOST })
+  const { port } = app.server.address() as { port: number }
+  const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`
+  app.log.info(`Parley is up: API docs at ${base}/docs (database: ${embedded ? `embedded, data in ${path.resolve(config.DATA_DIR)}` : 'DATABASE_URL'})`)
+  return app
+}
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(err.message)
+  process.exit(1)
+}
+
+const app = await start(config).catch((err) => {
+  console.error(`Parley failed to start: ${(err as Error).message}`)
+  process.exit(1)
+})
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'shutting down after an error')
+  else app.log.info(`${signal} received, shutting down`)
+  await app.close()
+})

@@ -1,0 +1,287 @@
+import { type Transaction, sql } from 'kysely'
+import type { Database, ParticipantRow } from '../../db/types.ts'
+import type { DB } from '../database.ts'
+import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
+import type { Conversation, Participant } from '../schemas/conversations.ts'
+import type { Message } from '../schemas/messages.ts'
+import { toPublicUser } from './users.ts'
+
+type Trx = Transaction<Database>
+type Role = 'admin' | 'member'
+
+const conversationNotFound = () => notFound('conversation')
+
+/** Marks the transaction's changes as made by this user, for the `by` of participant and rename events. */
+export const actAs = (trx: Trx, userId: string) => sql`SELECT set_config('parley.actor_id', ${userId}, true)`.execute(trx)
+
+/** Writes a `system` message; the messages trigger gives it its seq and logs it. */
+export const systemMessage = (trx: Trx, conversationId: string, actorId: string, content: string) =>
+  trx.insertInto('messages').values({ conversation_id: conversationId, sender_id: actorId, message_type: 'system', content }).execute()
+
+export class ConversationsService {
+  constructor(
+    private readonly db: DB,
+    private readonly opts: { maxGroupSize: number },
+  ) {}
+
+  /** The caller's membership, or 404: a stranger never learns the conversation exists. */
+  async membership(conversationId: string, userId: string, db: DB | Trx = this.db): Promise<ParticipantRow & { is_group: boolean }> {
+    const row = await db
+      .selectFrom('participants')
+      .innerJoin('conversations', 'conversations.id', 'participants.conversation_id')
+      .selectAll('participants')
+      .select('conversations.is_group')
+      .where('participants.conversation_id', '=', conversationId)
+      .where('participants.user_id', '=', userId)
+      .executeTakeFirst()
+    if (!row) throw conversationNotFound()
+    return row
+  }
+
+  /** Conversations as the given member sees them: own unread count and last visible message. */
+  private async load(userId: string, filter: { ids?: string[]; before?: string; limit?: number }): Promise<Conversation[]> {
+    let query = this.db
+      .selectFrom('participants as p')
+      .innerJoin('conversations as c', 'c.id', 'p.conversation_id')
+      .selectAll('c')
+      .select([
+        sql<Message | null>`(SELECT parley_message_json(m) FROM messages m
+            WHERE m.conversation_id = c.id AND m.seq > p.cleared_seq ORDER BY m.seq DESC LIMIT 1)`.as('last_message'),
+        sql<number>`(SELECT count(*) FROM messages m
+            WHERE m.conversation_id = c.id AND m.seq > greatest(p.last_read_seq, p.cleared_seq)
+              AND m.sender_id <> p.user_id AND NOT m.is_deleted)`.as('unread_count'),
+      ])
+      .where('p.user_id', '=', userId)
+      .orderBy('c.updated_at', 'desc')
+      .orderBy('c.id', 'desc')
+    if (filter.ids) query = query.where('c.id', 'in', filter.ids)
+    if (filter.before) {
+      query = query.where(sql<boolean>`(c.updated_at, c.id) < (SELECT updated_at, id FROM conversations WHERE id = ${filter.before})`)
+    }
+    if (filter.limit) query = query.limit(filter.limit)
+    const rows = await query.execute()
+    if (rows.length === 0) return []
+
+    const members = await this.db
+      .selectFrom('participants as p')
+      .innerJoin('users as u', 'u.id', 'p.user_id')
+      .select(['p.conversation_id', 'p.role', 'p.joined_at', 'u.id', 'u.username', 'u.display_name', 'u.avatar_url', 'u.last_seen', 'u.created_at'])
+      .where('p.conversation_id', 'in', rows.map((r) => r.id))
+      .orderBy('p.joined_at')
+      .orderBy('u.username')
+      .execute()
+    const byConversation = new Map<string, Participant[]>()
+    for (const m of members) {
+      const list = byConversation.get(m.conversation_id) ?? []
+      list.push({ user: toPublicUser(m), role: m.role, joined_at: new Date(m.joined_at).toISOString() })
+      byConversation.set(m.conversation_id, list)
+    }
+    return rows.map((r) => ({
+      id: r.id,
+      is_group: r.is_group,
+      name: r.name,
+      avatar_url: r.avatar_url,
+      created_by: r.created_by,
+      created_at: new Date(r.created_at).toISOString(),
+      updated_at: new Date(r.updated_at).toISOString(),
+      participants: byConversation.get(r.id) ?? [],
+      last_message: r.last_message,
+      unread_count: r.unread_count,
+      last_seq: r.last_seq,
+    }))
+  }
+
+  async get(conversationId: string, userId: string): Promise<Conversation> {
+    const [conversation] = await this.load(userId, { ids: [conversationId] })
+    if (!conversation) throw conversationNotFound()
+    return conversation
+  }
+
+  list(userId: string, limit: number, before?: string): Promise<Conversation[]> {
+    return this.load(userId, { limit, before })
+  }
+
+  private async assertUsersExist(db: DB | Trx, ids: string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map()
+    const rows = await db.selectFrom('users').select(['id', 'display_name']).where('id', 'in', ids).where('deleted_at', 'is', null).execute()
+    const found = new Map(rows.map((r) => [r.id, r.display_name]))
+    const missing = ids.filter((id) => !found.has(id))
+    if (missing.length) throw new AppError(404, 'USER_NOT_FOUND', 'User not found', missing)
+    return found
+  }
+
+  /** The direct conversation of a pair, created on first use. `created` tells which. */
+  async openDirect(userId: string, otherId: string): Promise<{ conversation: Conversation; created: boolean }> {
+    if (otherId === userId) throw badRequest('A direct conversation needs another user', 'INVALID_PARTICIPANTS')
+    await this.assertUsersExist(this.db, [otherId])
+    const directKey = [userId, otherId].sort().join(':')
+    const created = await this.db.transaction().execute(async (trx) => {
+      await actAs(trx, userId)
+      const conv = await trx
+        .insertInto('conversations')
+        .values({ is_group: false, created_by: userId, direct_key: directKey })
+        .onConflict((oc) => oc.column('direct_key').doNothing())
+        .returning('id')
+        .executeTakeFirst()
+      if (!conv) return false
+      await trx
+        .insertInto('participants')
+        .values([userId, otherId].map((user_id) => ({ conversation_id: conv.id, user_id, role: 'member' as Role })))
+        .execute()
+      return true
+    })
+    const existing = await this.db.selectFrom('conversations').select('id').where('direct_key', '=', directKey).executeTakeFirstOrThrow()
+    return { conversation: await this.get(existing.id, userId), created }
+  }
+
+  async createGroup(userId: string, name: string, participantIds: string[]): Promise<Conversation> {
+    const others = [...new Set(participantIds)].filter((id) => id !== userId)
+    if (others.length + 1 > this.opts.maxGroupSize) {
+      throw badRequest(`A group has at most ${this.opts.maxGroupSize} members`, 'GROUP_TOO_LARGE')
+    }
+    const id = await this.db.transaction().execute(async (trx) => {
+      const names = await this.assertUsersExist(trx, [userId, ...others])
+      await actAs(trx, userId)
+      const conv = await trx.insertInto('conversations').values({ is_group: true, name, created_by: userId }).returning('id').executeTakeFirstOrThrow()
+      await trx
+        .insertInto('participants')
+        .values([{ conversation_id: conv.id, user_id: userId, role: 'admin' as Role }, ...others.map((user_id) => ({ conversation_id: conv.id, user_id, role: 'member' as Role }))])
+        .execute()
+      await systemMessage(trx, conv.id, userId, `${names.get(userId)} created the group "${name}"`)
+      return conv.id
+    })
+    return this.get(id, userId)
+  }
+
+  /**
+   * Runs a change to a group's membership or settings: the conversation row is locked first, so
+   * concurrent admin changes serialize (and the last admin cannot vanish between check and write).
+   */
+  private async adminChange<T>(conversationId: string, userId: string, change: (trx: Trx, actorName: string) => Promise<T>, opts: { adminOnly?: boolean } = {}): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('conversations').select('id').where('id', '=', conversationId).forUpdate().execute()
+      const me = await this.membership(conversationId, userId, trx)
+      if (!me.is_group) throw badRequest('Direct conversations have no settings or members to change', 'NOT_A_GROUP')
+      if (opts.adminOnly !== false && me.role !== 'admin') throw forbidden('Only group admins can do that', 'NOT_ADMIN')
+      await actAs(trx, userId)
+      const actor = await trx.selectFrom('users').select('display_name').where('id', '=', userId).executeTakeFirstOrThrow()
+      return change(trx, actor.display_name)
+    })
+  }
+
+  async rename(conversationId: string, userId: string, name: string): Promise<Conversation> {
+    await this.adminChange(conversationId, userId, async (trx, actor) => {
+      const result = await trx.updateTable('conversations').set({ name }).where('id', '=', conversationId).where('name', 'is distinct from', name).executeTakeFirst()
+      if (result.numUpdatedRows > 0n) await systemMessage(trx, conversationId, userId, `${actor} renamed the group to "${name}"`)
+    })
+    return this.get(conversationId, userId)
+  }
+
+  async participants(conversationId: string, userId: string): Promise<Participant[]> {
+    return (await this.get(conversationId, userId)).participants
+  }
+
+  async addParticipants(conversationId: string, userId: string, userIds: string[]): Promise<Participant[]> {
+    await this.adminChange(conversationId, userId, async (trx, actor) => {
+      const current = await trx.selectFrom('participants').select('user_id').where('conversation_id', '=', conversationId).execute()
+      const present = new Set(current.map((p) => p.user_id))
+      const fresh = [...new Set(userIds)].filter((id) => !present.has(id))
+      if (fresh.length === 0) return
+      if (present.size + fresh.length > this.opts.maxGroupSize) {
+        throw badRequest(`A group has at most ${this.opts.maxGroupSize} members`, 'GROUP_TOO_LARGE')
+      }
+      const names = await this.assertUsersExist(trx, fresh)
+      await trx.insertInto('participants').values(fresh.map((user_id) => ({ conversation_id: conversationId, user_id, role: 'member' as Role }))).execute()
+      await systemMessage(trx, conversationId, userId, `${actor} added ${fresh.map((id) => names.get(id)).join(', ')}`)
+    })
+    return this.participants(conversationId, userId)
+  }
+
+  async removeParticipant(conversationId: string, userId: string, targetId: string): Promise<void> {
+    if (targetId === userId) return this.leave(conversationId, userId)
+    await this.adminChange(conversationId, userId, async (trx, actor) => {
+      const target = await this.removeMember(trx, conversationId, targetId)
+      await systemMessage(trx, conversationId, userId, `${actor} removed ${target}`)
+    })
+  }
+
+  async setRole(conversationId: string, userId: string, targetId: string, role: Role): Promise<Participant> {
+    await this.adminChange(conversationId, userId, async (trx, actor) => {
+      const target = await this.targetMember(trx, conversationId, targetId)
+      if (target.role === role) return
+      if (role === 'member') {
+        const admins = await trx.selectFrom('participants').select('user_id').where('conversation_id', '=', conversationId).where('role', '=', 'admin').execute()
+        if (admins.length === 1) throw conflict('A group needs at least one admin; promote someone else first', 'LAST_ADMIN')
+      }
+      await trx.updateTable('participants').set({ role }).where('conversation_id', '=', conversationId).where('user_id', '=', targetId).execute()
+      await systemMessage(trx, conversationId, userId, `${actor} made ${target.display_name} ${role === 'admin' ? 'an admin' : 'a member'}`)
+    })
+    const participant = (await this.participants(conversationId, userId)).find((p) => p.user.id === targetId)
+    return participant!
+  }
+
+  /** Leaves a group; when the last admin leaves, the longest-standing member becomes admin. */
+  async leave(conversationId: string, userId: string): Promise<void> {
+    await this.adminChange(
+      conversationId,
+      userId,
+      async (trx, actor) => {
+        await this.removeMember(trx, conversationId, userId)
+        await systemMessage(trx, conversationId, userId, `${actor} left`)
+        const admins = await trx.selectFrom('participants').select('user_id').where('conversation_id', '=', conversationId).where('role', '=', 'admin').execute()
+        if (admins.length > 0) return
+        const heir = await trx
+          .selectFrom('participants as p')
+          .innerJoin('users as u', 'u.id', 'p.user_id')
+          .select(['p.user_id', 'u.display_name'])
+          .where('p.conversation_id', '=', conversationId)
+          .orderBy('p.joined_at')
+          .orderBy('p.user_id')
+          .limit(1)
+          .executeTakeFirst()
+        if (!heir) return
+        await trx.updateTable('participants').set({ role: 'admin' }).where('conversation_id', '=', conversationId).where('user_id', '=', heir.user_id).execute()
+        await systemMessage(trx, conversationId, userId, `${heir.display_name} is now an admin`)
+      },
+      { adminOnly: false },
+    )
+  }
+
+  private async targetMember(trx: Trx, conversationId: string, targetId: string) {
+    const target = await trx
+      .selectFrom('participants as p')
+      .innerJoin('users as u', 'u.id', 'p.user_id')
+      .select(['p.role', 'u.display_name'])
+      .where('p.conversation_id', '=', conversationId)
+      .where('p.user_id', '=', targetId)
+      .executeTakeFirst()
+    if (!target) throw notFound('participant')
+    return target
+  }
+
+  private async removeMember(trx: Trx, conversationId: string, targetId: string): Promise<string> {
+    const target = await this.targetMember(trx, conversationId, targetId)
+    await trx.deleteFrom('participants').where('conversation_id', '=', conversationId).where('user_id', '=', targetId).execute()
+    return target.display_name
+  }
+
+  /** Hides everything up to now from this member only; nobody else sees a change. */
+  async clearHistory(conversationId: string, userId: string): Promise<void> {
+    await this.membership(conversationId, userId)
+    await this.db
+      .updateTable('participants as p')
+      .from('conversations as c')
+      .set({ cleared_seq: sql`c.last_seq`, last_read_seq: sql`greatest(p.last_read_seq, c.last_seq)` })
+      .whereRef('c.id', '=', 'p.conversation_id')
+      .where('p.conversation_id', '=', conversationId)
+      .where('p.user_id', '=', userId)
+      .execute()
+  }
+
+  /** Typing is ephemeral: announced to the live layer, never stored. */
+  async typing(conversationId: string, userId: string, isTyping: boolean): Promise<void> {
+    await this.membership(conversationId, userId)
+    const note = JSON.stringify({ type: 'typing_indicator', conversation_id: conversationId, user_id: userId, is_typing: isTyping })
+    await sql`SELECT pg_notify('parley_ephemeral', ${note})`.execute(this.db)
+  }
+}

@@ -1,0 +1,178 @@
+import { sql } from 'kysely'
+import type { MessageType } from '../../db/types.ts'
+import type { DB } from '../database.ts'
+import { badRequest, forbidden, notFound } from '../errors.ts'
+import { DELETED_CONTENT, type Message, type Receipt } from '../schemas/messages.ts'
+import type { ConversationsService } from './conversations.ts'
+
+const messageNotFound = () => notFound('message')
+
+// Messages leave the database through parley_message_json (triggers/messages.sql), the function that
+// also builds the event log's payloads, so a REST answer and a live event can never disagree.
+const messageJson = sql<Message>`parley_message_json(m)`.as('message')
+const insertedJson = sql<Message>`parley_message_json(messages)`.as('message')
+
+export interface SendInput {
+  conversation_id?: string
+  recipient_id?: string
+  content: string
+  reply_to_id?: string
+  client_id?: string
+}
+
+export interface FileInput {
+  message_type: Exclude<MessageType, 'text' | 'system'>
+  file_url: string
+  file_name: string
+  file_size: number
+  mime_type: string
+}
+
+export class MessagesService {
+  constructor(
+    private readonly db: DB,
+    private readonly conversations: ConversationsService,
+  ) {}
+
+  /** A message the user may see: they are a member and have not cleared it away. */
+  private async visible(messageId: string, userId: string) {
+    const row = await this.db
+      .selectFrom('messages as m')
+      .innerJoin('participants as p', (j) => j.onRef('p.conversation_id', '=', 'm.conversation_id').on('p.user_id', '=', userId))
+      .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
+      .select(['m.id', 'm.conversation_id', 'm.sender_id', 'm.seq', 'm.is_deleted', 'm.message_type', 'p.role', 'c.is_group', messageJson])
+      .where('m.id', '=', messageId)
+      .whereRef('m.seq', '>', 'p.cleared_seq')
+      .executeTakeFirst()
+    if (!row) throw messageNotFound()
+    return row
+  }
+
+  /** Sends a message; `created` is false when client_id matched an earlier send, which is returned as it was. */
+  async send(userId: string, input: SendInput, file?: FileInput): Promise<{ message: Message; created: boolean }> {
+    if (input.client_id !== undefined) {
+      const earlier = await this.byClientId(userId, input.client_id)
+      if (earlier) return { message: earlier, created: false }
+    }
+    let conversationId: string
+    if (input.recipient_id !== undefined) {
+      conversationId = (await this.conversations.openDirect(userId, input.recipient_id)).conversation.id
+    } else {
+      conversationId = (await this.conversations.membership(input.conversation_id!, userId)).conversation_id
+    }
+    if (input.reply_to_id !== undefined) {
+      const target = await this.db.selectFrom('messages').select('id').where('id', '=', input.reply_to_id).where('conversation_id', '=', conversationId).executeTakeFirst()
+      if (!target) throw badRequest('reply_to_id is not a message of this conversation', 'INVALID_REPLY')
+    }
+    try {
+      const row = await this.db
+        .insertInto('messages')
+        .values({
+          conversation_id: conversationId,
+          sender_id: userId,
+          message_type: file?.message_type ?? 'text',
+          content: input.content,
+          reply_to_id: input.reply_to_id ?? null,
+          client_id: input.client_id ?? null,
+          ...(file && { file_url: file.file_url, file_name: file.file_name, file_size: file.file_size, mime_type: file.mime_type }),
+        })
+        .returning(insertedJson)
+        .executeTakeFirstOrThrow()
+      return { message: row.message, created: true }
+    } catch (err) {
+      // A concurrent retry with the same client_id won the race: answer with its message.
+      if ((err as { constraint?: string }).constraint === 'messages_client_id') {
+        const earlier = await this.byClientId(userId, input.client_id!)
+        if (earlier) return { message: earlier, created: false }
+      }
+      throw err
+    }
+  }
+
+  private async byClientId(userId: string, clientId: string): Promise<Message | undefined> {
+    const row = await this.db.selectFrom('messages as m').select(messageJson).where('m.sender_id', '=', userId).where('m.client_id', '=', clientId).executeTakeFirst()
+    return row?.message
+  }
+
+  async get(messageId: string, userId: string): Promise<Message> {
+    return (await this.visible(messageId, userId)).message
+  }
+
+  /** A page of history: newest first, or oldest first when `after` is given (bounded by `before` if both are). */
+  async list(conversationId: string, userId: string, page: { limit: number; before?: string; after?: string }): Promise<Message[]> {
+    const me = await this.conversations.membership(conversationId, userId)
+    const seqOf = async (id: string) => {
+      const row = await this.db.selectFrom('messages').select('seq').where('id', '=', id).where('conversation_id', '=', conversationId).executeTakeFirst()
+      if (!row) throw messageNotFound()
+      return row.seq
+    }
+    let query = this.db
+      .selectFrom('messages as m')
+      .select(messageJson)
+      .where('m.conversation_id', '=', conversationId)
+      .where('m.seq', '>', me.cleared_seq)
+    if (page.before !== undefined) query = query.where('m.seq', '<', await seqOf(page.before))
+    if (page.after !== undefined) query = query.where('m.seq', '>', await seqOf(page.after))
+    const rows = await query
+      .orderBy('m.seq', page.after !== undefined ? 'asc' : 'desc')
+      .limit(page.limit)
+      .execute()
+    return rows.map((r) => r.message)
+  }
+
+  async edit(messageId: string, userId: string, content: string): Promise<Message> {
+    const msg = await this.visible(messageId, userId)
+    if (msg.sender_id !== userId || msg.message_type === 'system') throw forbidden('Only the sender can edit a message', 'NOT_SENDER')
+    if (msg.is_deleted) throw badRequest('A deleted message cannot be edited', 'MESSAGE_DELETED')
+    if (msg.message.content === content) return msg.message
+    const row = await this.db
+      .updateTable('messages as m')
+      .set({ content, is_edited: true, updated_at: new Date() })
+      .where('m.id', '=', messageId)
+      .where('m.is_deleted', '=', false)
+      .returning(messageJson)
+      .executeTakeFirst()
+    if (!row) throw badRequest('A deleted message cannot be edited', 'MESSAGE_DELETED')
+    return row.message
+  }
+
+  /** Soft delete: the row stays, its content and file are gone. Deleting twice is harmless. */
+  async remove(messageId: string, userId: string): Promise<Message> {
+    const msg = await this.visible(messageId, userId)
+    const groupAdmin = msg.is_group && msg.role === 'admin'
+    if (msg.sender_id !== userId && !groupAdmin) throw forbidden('Only the sender or a group admin can delete a message', 'NOT_ALLOWED')
+    if (msg.is_deleted) return msg.message
+    const row = await this.db
+      .updateTable('messages as m')
+      .set({ is_deleted: true, content: DELETED_CONTENT, file_url: null, file_name: null, file_size: null, mime_type: null, updated_at: new Date() })
+      .where('m.id', '=', messageId)
+      .returning(messageJson)
+      .executeTakeFirstOrThrow()
+    return row.message
+  }
+
+  /** Moves the reader's pointer up to this message (never back); a move is a receipt and an event. */
+  async markRead(messageId: string, userId: string): Promise<void> {
+    const msg = await this.visible(messageId, userId)
+    await sql`
+      WITH moved AS (
+        UPDATE participants SET last_read_seq = ${msg.seq}
+        WHERE conversation_id = ${msg.conversation_id} AND user_id = ${userId} AND last_read_seq < ${msg.seq}
+        RETURNING conversation_id
+      )
+      INSERT INTO read_receipts (conversation_id, user_id, seq, message_id)
+      SELECT conversation_id, ${userId}, ${msg.seq}, ${messageId} FROM moved`.execute(this.db)
+  }
+
+  /** Who has read the message, and when: the first receipt of each reader that reaches it. */
+  async receipts(messageId: string, userId: string): Promise<Receipt[]> {
+    const msg = await this.visible(messageId, userId)
+    const rows = await sql<{ user_id: string; read_at: Date }>`
+      SELECT * FROM (
+        SELECT DISTINCT ON (user_id) user_id, read_at FROM read_receipts
+        WHERE conversation_id = ${msg.conversation_id} AND seq >= ${msg.seq} AND user_id <> ${msg.sender_id}
+        ORDER BY user_id, seq
+      ) firsts ORDER BY read_at, user_id`.execute(this.db)
+    return rows.rows.map((r) => ({ user_id: r.user_id, read_at: new Date(r.read_at).toISOString() }))
+  }
+}

@@ -1,0 +1,37 @@
+-- The per-conversation event log: shared functions used by every table's triggers.
+
+-- Times leave the database as ISO-8601 UTC with milliseconds, the same text the REST side sends.
+CREATE OR REPLACE FUNCTION parley_iso(ts timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+-- Who made the change, as set by the service with set_config('parley.actor_id', ..., true).
+CREATE OR REPLACE FUNCTION parley_actor() RETURNS uuid
+LANGUAGE sql STABLE AS $$
+  SELECT nullif(current_setting('parley.actor_id', true), '')::uuid
+$$;
+
+-- Takes the next seq of a conversation. The UPDATE holds the conversation's row lock until commit,
+-- so writers to one conversation serialize: seq order is commit order, and a rollback gives its seq back.
+CREATE OR REPLACE FUNCTION parley_next_seq(conv uuid) RETURNS bigint
+LANGUAGE sql AS $$
+  UPDATE conversations SET last_seq = last_seq + 1 WHERE id = conv RETURNING last_seq
+$$;
+
+-- Appends an event and announces it. NOTIFY is delivered on commit only, and its payload must stay
+-- under 8000 bytes: a large event is announced by key alone and the listener reads the row.
+CREATE OR REPLACE FUNCTION parley_log_event(conv uuid, event_seq bigint, event_type text, event_payload jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  note text;
+BEGIN
+  INSERT INTO conversation_events (conversation_id, seq, type, payload)
+  VALUES (conv, event_seq, event_type, event_payload);
+  note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type, 'data', event_payload)::text;
+  IF octet_length(note) > 7000 THEN
+    note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type)::text;
+  END IF;
+  PERFORM pg_notify('parley_events', note);
+END
+$$;
