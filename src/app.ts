@@ -42,12 +42,17 @@ export async function buildApp({ config, db, jwtSecret, logger = false }: AppOpt
   const app = Fastify({
     logger,
     bodyLimit: config.BODY_LIMIT,
-    // Requests carry an id in the logs; tokens and passwords never do (see redact).
+    // A request id from the load balancer is kept in the logs; otherwise Fastify makes one.
     requestIdHeader: 'x-request-id',
-    disableRequestLogging: false,
+    // A malformed URL never reaches the error handler: answer it in the one error shape too.
+    frameworkErrors: (err, _request, reply) => {
+      reply.code(400).send({ error: err.code === 'FST_ERR_BAD_URL' ? 'Malformed URL' : 'Malformed request', code: 'BAD_REQUEST' })
+    },
   })
   installValidation(app)
   installErrorHandlers(app)
+  // Bodies are JSON (form or multipart only where a route registers them): text/plain is a 415, not a string body.
+  app.removeContentTypeParser('text/plain')
   app.decorate('db', db)
 
   await app.register(docs)

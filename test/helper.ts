@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import tap, { type Test } from 'tap'
+import { migrateToLatest } from '../db/migrate.ts'
+import { buildApp } from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import { createDatabase, startEmbeddedPostgres } from '../src/database.ts'
+
+export const JWT_SECRET = 'test-secret-that-is-at-least-32-characters-long'
+
+let server: Promise<string> | undefined
+
+/** The PostgreSQL server of this test process: DATABASE_URL's, or an embedded one started once. */
+function serverUrl(): Promise<string> {
+  if (process.env.DATABASE_URL) return Promise.resolve(process.env.DATABASE_URL)
+  server ??= (async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'parley-test-'))
+    const embedded = await startEmbeddedPostgres(dir, { persistent: false })
+    tap.teardown(async () => {
+      await embedded.stop()
+      await rm(dir, { recursive: true, force: true })
+    })
+    return embedded.url
+  })()
+  return server
+}
+
+/** A fresh, empty database for one test, dropped when it ends. */
+export async function testDatabase(t: Test): Promise<string> {
+  const admin = await serverUrl()
+  const name = `parley_test_${randomBytes(6).toString('hex')}`
+  const run = async (query: string) => {
+    const c = new pg.Client({ connectionString: admin })
+    await c.connect()
+    await c.query(query).finally(() => c.end())
+  }
+  await run(`CREATE DATABASE ${name}`)
+  t.teardown(() => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+  const url = new URL(admin)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export type TestApp = Awaited<ReturnType<typeof buildApp>>
+
+/** The whole app on its own migrated database, closed when the test ends. */
+export async function buildTestApp(t: Test, env: Record<string, string> = {}) {
+  const url = await testDatabase(t)
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, JWT_SECRET, ...env })
+  const { db } = createDatabase(url, 5)
+  await migrateToLatest(db)
+  const app = await buildApp({ config, db, jwtSecret: JWT_SECRET })
+  t.teardown(async () => {
+    await app.close()
+    await db.destroy()
+  })
+  return { app, db, url, config }
+}
+
+export interface Session {
+  token: string
+  refresh: string
+  user: { id: string; username: string; display_name: string; email: string | null }
+}
+
+let counter = 0
+/** A unique, valid username for this test process. */
+export const uniqueName = (prefix = 'u') => `${prefix}_${process.pid}_${++counter}`
+
+export async function register(app: TestApp, username = uniqueName(), extra: Record<string, unknown> = {}): Promise<Session> {
+  const res = await app.inject({ method: 'POST', url: '/auth/register', payload: { username, password: 'Passw0rd', ...extra } })
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
+  const body = res.json()
+  return { token: body.access_token, refresh: body.refresh_token, user: body.user }
+}
+
+/** A small client bound to one user: `as(session).post('/messages', {...})`. */
+export function client(app: TestApp, session?: { token: string }) {
+  const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE') => (url: string, payload?: unknown) =>
+    app.inject({
+      method,
+      url,
+      headers: session ? { authorization: `Bearer ${session.token}` } : {},
+      ...(payload !== undefined && { payload: payload as Record<string, unknown> }),
+    })
+  return { get: call('GET'), post: call('POST'), patch: call('PATCH'), delete: call('DELETE') }
+}
+
+/** Asserts the one error shape of API.md and returns the body. */
+export function assertError(t: Test, res: { statusCode: number; json(): any }, status: number, code?: string) {
+  t.equal(res.statusCode, status, `status ${status}`)
+  const body = res.json()
+  t.type(body.error, 'string', 'error is a sentence')
+  t.match(body.code, /^[A-Z_]+$/, 'code is a machine code')
+  if (code) t.equal(body.code, code)
+  t.notOk('statusCode' in body || 'stack' in body || 'message' in body, 'nothing but error, code, details')
+  return body
+}
