@@ -1,5 +1,5 @@
 import formbody from '@fastify/formbody'
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 import type { DB } from './database.ts'
 import { installErrorHandlers } from './errors.ts'
@@ -45,7 +45,7 @@ export async function buildApp({ config, db, jwtSecret, logger = false }: AppOpt
     // A request id from the load balancer is kept in the logs; otherwise Fastify makes one.
     requestIdHeader: 'x-request-id',
     // A malformed URL never reaches the error handler: answer it in the one error shape too.
-    frameworkErrors: (err, _request, reply) => {
+    frameworkErrors: (err, _request, reply: FastifyReply) => {
       reply.code(400).send({ error: err.code === 'FST_ERR_BAD_URL' ? 'Malformed URL' : 'Malformed request', code: 'BAD_REQUEST' })
     },
   })

@@ -52,11 +52,13 @@ export class AuthService {
       const user = await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).where('deleted_at', 'is', null).executeTakeFirst()
       if (!user) return 'invalid' as const
       await trx.updateTable('refresh_tokens').set({ used_at: new Date() }).where('id', '=', token.id).execute()
-      return { user, family: token.family_id }
+      // The next token is inserted in the same transaction: a concurrent reuse, waiting on the row lock,
+      // then sees it and revokes it with the rest of the family.
+      return this.issue(user, token.family_id, trx)
     })
     if (outcome === 'reused') throw unauthorized('Refresh token was already used; every session of its family is revoked', 'REFRESH_TOKEN_REUSED')
     if (outcome === 'invalid') throw unauthorized('Refresh token is invalid or expired', 'INVALID_REFRESH_TOKEN')
-    return this.issue(outcome.user, outcome.family)
+    return outcome
   }
 
   /** Ends the session the refresh token belongs to, if it is the caller's; always quiet. */
@@ -66,9 +68,9 @@ export class AuthService {
     await this.db.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('family_id', '=', token.family_id).where('revoked_at', 'is', null).execute()
   }
 
-  private async issue(user: Parameters<typeof toUser>[0], family: string): Promise<AuthTokens> {
+  private async issue(user: Parameters<typeof toUser>[0], family: string, db: DB = this.db): Promise<AuthTokens> {
     const refresh = randomBytes(32).toString('base64url')
-    await this.db
+    await db
       .insertInto('refresh_tokens')
       .values({ user_id: user.id, family_id: family, token_hash: hashToken(refresh), expires_at: new Date(Date.now() + this.opts.refreshTtl * 1000) })
       .execute()

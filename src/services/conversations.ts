@@ -49,7 +49,7 @@ export class ConversationsService {
             WHERE m.conversation_id = c.id AND m.seq > p.cleared_seq ORDER BY m.seq DESC LIMIT 1)`.as('last_message'),
         sql<number>`(SELECT count(*) FROM messages m
             WHERE m.conversation_id = c.id AND m.seq > greatest(p.last_read_seq, p.cleared_seq)
-              AND m.sender_id <> p.user_id AND NOT m.is_deleted)`.as('unread_count'),
+              AND m.sender_id <> p.user_id AND NOT m.is_deleted AND m.message_type <> 'system')`.as('unread_count'),
       ])
       .where('p.user_id', '=', userId)
       .orderBy('c.updated_at', 'desc')

@@ -154,14 +154,19 @@ export class MessagesService {
   /** Moves the reader's pointer up to this message (never back); a move is a receipt and an event. */
   async markRead(messageId: string, userId: string): Promise<void> {
     const msg = await this.visible(messageId, userId)
-    await sql`
-      WITH moved AS (
-        UPDATE participants SET last_read_seq = ${msg.seq}
-        WHERE conversation_id = ${msg.conversation_id} AND user_id = ${userId} AND last_read_seq < ${msg.seq}
-        RETURNING conversation_id
-      )
-      INSERT INTO read_receipts (conversation_id, user_id, seq, message_id)
-      SELECT conversation_id, ${userId}, ${msg.seq}, ${messageId} FROM moved`.execute(this.db)
+    await this.db.transaction().execute(async (trx) => {
+      // Conversation row first, participant row second, as membership changes lock them: the receipt's
+      // event takes the conversation's seq after the participant update, and the other order deadlocks.
+      await trx.selectFrom('conversations').select('id').where('id', '=', msg.conversation_id).forUpdate().execute()
+      await sql`
+        WITH moved AS (
+          UPDATE participants SET last_read_seq = ${msg.seq}
+          WHERE conversation_id = ${msg.conversation_id} AND user_id = ${userId} AND last_read_seq < ${msg.seq}
+          RETURNING conversation_id
+        )
+        INSERT INTO read_receipts (conversation_id, user_id, seq, message_id)
+        SELECT conversation_id, ${userId}, ${msg.seq}, ${messageId} FROM moved`.execute(trx)
+    })
   }
 
   /** Who has read the message, and when: the first receipt of each reader that reaches it. */
