@@ -28,7 +28,6 @@ const FRAMEWORK_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'INVALID_JSON', 'Body is not valid JSON'],
   FST_ERR_CTP_EMPTY_TYPE: [400, 'BAD_REQUEST', 'Content-Type must not be empty'],
   FST_ERR_CTP_INVALID_TYPE: [400, 'BAD_REQUEST', 'Content-Type is not valid'],
-  FST_ERR_BAD_URL: [400, 'BAD_REQUEST', 'Malformed URL'],
   FST_ERR_ASYNC_CONSTRAINT: [400, 'BAD_REQUEST', 'Malformed request'],
 }
 

@@ -40,7 +40,7 @@ export class MessagesService {
       .selectFrom('messages as m')
       .innerJoin('participants as p', (j) => j.onRef('p.conversation_id', '=', 'm.conversation_id').on('p.user_id', '=', userId))
       .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
-      .select(['m.id', 'm.conversation_id', 'm.sender_id', 'm.seq', 'm.is_deleted', 'm.message_type', 'p.role', 'c.is_group', messageJson])
+      .select(['m.id', 'm.conversation_id', 'm.sender_id', 'm.seq', 'm.is_deleted', 'm.message_type', 'p.role', 'p.last_read_seq', 'c.is_group', messageJson])
       .where('m.id', '=', messageId)
       .whereRef('m.seq', '>', 'p.cleared_seq')
       .executeTakeFirst()
@@ -154,6 +154,8 @@ export class MessagesService {
   /** Moves the reader's pointer up to this message (never back); a move is a receipt and an event. */
   async markRead(messageId: string, userId: string): Promise<void> {
     const msg = await this.visible(messageId, userId)
+    // Already read: nothing to move, no lock to take. The UPDATE below checks again under its lock.
+    if (msg.last_read_seq >= msg.seq) return
     await this.db.transaction().execute(async (trx) => {
       // Conversation row first, participant row second, as membership changes lock them: the receipt's
       // event takes the conversation's seq after the participant update, and the other order deadlocks.
