@@ -5,6 +5,7 @@ import type { DB } from './database.ts'
 import { installErrorHandlers } from './errors.ts'
 import auth from './plugins/auth.ts'
 import docs from './plugins/docs.ts'
+import realtime from './plugins/realtime.ts'
 import { installValidation } from './plugins/validation.ts'
 import authRoutes from './routes/auth.ts'
 import conversationRoutes from './routes/conversations.ts'
@@ -34,11 +35,13 @@ export interface AppOptions {
   config: Config
   db: DB
   jwtSecret: string
+  /** The database's URL for the listener's own connection; without it the app serves REST only (the OpenAPI script). */
+  databaseUrl?: string
   logger?: FastifyServerOptions['logger']
 }
 
 /** Builds the whole service on a database; start-up (listening, migrations, shutdown) is server.ts's. */
-export async function buildApp({ config, db, jwtSecret, logger = false }: AppOptions) {
+export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = false }: AppOptions) {
   const app = Fastify({
     logger,
     bodyLimit: config.BODY_LIMIT,
@@ -80,5 +83,6 @@ export async function buildApp({ config, db, jwtSecret, logger = false }: AppOpt
   await app.register(userRoutes)
   await app.register(conversationRoutes)
   await app.register(messageRoutes)
+  if (databaseUrl) await app.register(realtime, { config, databaseUrl })
   return app
 }

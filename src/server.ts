@@ -32,7 +32,8 @@ async function devJwtSecret(dataDir: string): Promise<string> {
 
 export async function start(config: Config) {
   const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(config.DATA_DIR)
-  const { db } = createDatabase(config.DATABASE_URL ?? embedded!.url, config.DB_POOL_MAX)
+  const databaseUrl = config.DATABASE_URL ?? embedded!.url
+  const { db } = createDatabase(databaseUrl, config.DB_POOL_MAX)
   await migrateToLatest(db)
 
   const jwtSecret = config.JWT_SECRET ?? (await devJwtSecret(config.DATA_DIR))
@@ -40,6 +41,7 @@ export async function start(config: Config) {
     config,
     db,
     jwtSecret,
+    databaseUrl,
     logger: { level: config.LOG_LEVEL, serializers: LOGGER_SERIALIZERS },
   })
   app.addHook('onClose', async () => {

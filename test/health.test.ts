@@ -8,7 +8,7 @@ t.test('liveness and readiness', async (t) => {
   t.equal(live.json().status, 'ok')
   const ready = await app.inject('/health/ready')
   t.equal(ready.statusCode, 200)
-  t.same(ready.json().checks, { database: true })
+  t.same(ready.json().checks, { database: true, listener: true })
 })
 
 t.test('readiness fails when the database is gone', async (t) => {

@@ -52,7 +52,7 @@ export async function buildTestApp(t: Test, env: Record<string, string> = {}) {
   const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, JWT_SECRET, ...env })
   const { db } = createDatabase(url, 5)
   await migrateToLatest(db)
-  const app = await buildApp({ config, db, jwtSecret: JWT_SECRET })
+  const app = await buildApp({ config, db, jwtSecret: JWT_SECRET, databaseUrl: url })
   t.teardown(async () => {
     await app.close()
     await db.destroy()

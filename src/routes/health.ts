@@ -10,10 +10,11 @@ export default async function healthRoutes(app: App) {
   }, async () => ({ status: 'ok' }))
 
   app.get('/health/ready', {
-    schema: { tags: ['health'], summary: 'Ready to serve: the database answers', response: { 200: Status, 503: Status } },
+    schema: { tags: ['health'], summary: 'Ready to serve: the database answers and the listener is connected', response: { 200: Status, 503: Status } },
   }, async (_request, reply) => {
     const database = await sql`SELECT 1`.execute(app.db).then(() => true, () => false)
-    const checks = { database }
+    const checks: Record<string, boolean> = { database }
+    if (app.hasDecorator('realtime')) checks.listener = app.realtime.listener.up
     const ready = Object.values(checks).every(Boolean)
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks })
   })

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../config.ts'
+import { CLOSE, Hub } from '../realtime/hub.ts'
+import { Listener } from '../realtime/listener.ts'
+import { socketRoutes } from '../realtime/socket.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    realtime: { listener: Listener; hub: Hub }
+  }
+}
+
+/**
+ * Live delivery: the LISTEN connection, the hub of this instance's sockets, and `GET /ws`.
+ * The listener connects when the app is ready and closes after the sockets.
+ */
+export default fp(
+  async function realtime(app: FastifyInstance, opts: { config: Config; databaseUrl: string }) {
+    const { config } = opts
+    const listener: Listener = new Listener({
+      connectionString: opts.databaseUrl,
+      db: app.db,
+      served: (): Iterable<string> => hub.served(),
+      probeIntervalMs: config.LISTENER_PROBE_INTERVAL,
+      probeTimeoutMs: Math.max(1000, config.LISTENER_PROBE_INTERVAL),
+    })
+    const hub: Hub = new Hub(app.db, listener, app.services.conversations, {
+      maxBufferedBytes: config.WS_MAX_BUFFERED,
+      typingTtlMs: config.TYPING_TTL,
+    })
+    listener.on('down', (err: Error) => app.log.warn({ err }, 'listener connection lost; reconnecting'))
+    listener.on('up', () => app.log.info('listener connected'))
+    listener.on('warning', (err: Error) => app.log.warn({ err }, 'listener could not fill from the event log'))
+    app.decorate('realtime', { listener, hub })
+
+    app.addHook('onReady', () => listener.start())
+    // Before @fastify/websocket's own preClose: clients are told to go elsewhere, with 1001.
+    app.addHook('preClose', async () => hub.closeAll(CLOSE.GOING_AWAY, 'server going away'))
+    app.addHook('onClose', () => listener.stop())
+
+    await app.register(socketRoutes, { hub, maxPayload: config.WS_MAX_PAYLOAD, pingIntervalMs: config.WS_PING_INTERVAL })
+  },
+  { name: 'realtime' },
+)

@@ -1,0 +1,16 @@
+/** One row of conversation_events, as the listener hands it on. */
+export interface ConversationEvent {
+  conversation_id: string
+  seq: number
+  type: string
+  payload: any
+}
+
+/** An ephemeral notification (typing, presence): never stored, no seq. */
+export interface EphemeralEvent {
+  type: 'typing_indicator' | 'presence'
+  [key: string]: unknown
+}
+
+export const EVENTS_CHANNEL = 'parley_events'
+export const EPHEMERAL_CHANNEL = 'parley_ephemeral'
