@@ -11,6 +11,7 @@ export interface UsersTable {
   password_hash: string
   avatar_url: string | null
   last_seen: Date | null
+  is_online: Generated<boolean>
   created_at: Timestamp
   updated_at: Timestamp
   deleted_at: Timestamp | null
@@ -85,7 +86,20 @@ export interface ConversationEventsTable {
   created_at: Timestamp
 }
 
+export interface InstancesTable {
+  id: string
+  started_at: Timestamp
+  heartbeat_at: Timestamp
+}
+
+export interface PresenceTable {
+  instance_id: string
+  user_id: string
+}
+
 export interface Database {
+  instances: InstancesTable
+  presence: PresenceTable
   users: UsersTable
   refresh_tokens: RefreshTokensTable
   conversations: ConversationsTable

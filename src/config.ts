@@ -20,6 +20,8 @@ const ConfigSchema = Type.Object({
   WS_PING_INTERVAL: Type.Integer({ minimum: 100, default: 30_000 }),
   TYPING_TTL: Type.Integer({ minimum: 100, default: 6000 }),
   LISTENER_PROBE_INTERVAL: Type.Integer({ minimum: 100, default: 5000 }),
+  PRESENCE_HEARTBEAT: Type.Integer({ minimum: 100, default: 10_000 }),
+  PRESENCE_TTL: Type.Integer({ minimum: 300, default: 30_000 }),
 })
 
 export type Config = Static<typeof ConfigSchema>

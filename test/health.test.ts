@@ -13,6 +13,7 @@ t.test('liveness and readiness', async (t) => {
 
 t.test('readiness fails when the database is gone', async (t) => {
   const { app, db } = await buildTestApp(t)
+  await app.ready()
   await db.destroy()
   const ready = await app.inject('/health/ready')
   t.equal(ready.statusCode, 503)

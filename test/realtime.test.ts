@@ -222,6 +222,33 @@ t.test('a reader that stops reading is closed, and others are not held up', asyn
   t.equal(fast.closed, undefined, 'the reading client got everything and stays')
 })
 
+t.test('presence: online with a first socket, offline with the last, told to those who share a conversation', async (t) => {
+  const { app, open } = await live(t)
+  const [alice, bob, stranger] = [await register(app), await register(app), await register(app)]
+  await client(app, alice).post('/conversations', { participant_ids: [bob.user.id] })
+  const wa = await open(alice)
+  const ws = await open(stranger)
+  t.equal((await client(app, alice).get(`/users/${bob.user.id}`)).json().is_online, false)
+
+  const wb1 = await open(bob)
+  const wb2 = await open(bob)
+  t.match((await wa.next((f) => f.type === 'presence' && f.data.user_id === bob.user.id)).data, { is_online: true })
+  t.equal((await client(app, alice).get(`/users/${bob.user.id}`)).json().is_online, true, 'the User shows it too')
+  wb1.close()
+  await wb1.closedWith()
+  await wb2.sync()
+  t.equal((await client(app, alice).get(`/users/${bob.user.id}`)).json().is_online, true, 'still online with one socket left')
+  wb2.close()
+  const offline = await wa.next((f) => f.type === 'presence' && f.data.is_online === false)
+  t.equal(offline.data.user_id, bob.user.id)
+  t.ok(Date.parse(offline.data.last_seen) > 0, 'last_seen is set')
+  const bobNow = (await client(app, alice).get(`/users/${bob.user.id}`)).json()
+  t.match(bobNow, { is_online: false, last_seen: offline.data.last_seen })
+  await ws.sync()
+  t.notOk(ws.frames.some((f) => f.type === 'presence' && f.data.user_id === bob.user.id), 'a stranger is not told')
+  t.equal(wa.count((f) => f.type === 'presence' && f.data.user_id === bob.user.id), 2, 'one online, one offline: no flapping')
+})
+
 t.test('shutdown closes sockets with 1001 so clients go elsewhere', async (t) => {
   const { app, open } = await live(t)
   const alice = await register(app)

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { type Kysely, sql } from 'kysely'
 
 // The trigger SQL lives in triggers/, one file per table; every file is idempotent
-// (CREATE OR REPLACE, DROP TRIGGER IF EXISTS), so a later migration that changes one re-applies it.
+// (CREATE OR REPLACE, DROP TRIGGER IF EXISTS), so a later migration that changes one re-applies it;
+// a file for a table added later is applied by that table's migration.
 export const TRIGGER_FILES = ['conversation-events', 'messages', 'participants', 'read-receipts', 'conversations']
 
 export async function applyTriggers(db: Kysely<any>, files = TRIGGER_FILES): Promise<void> {

@@ -3,11 +3,12 @@ import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
 import { CLOSE, Hub } from '../realtime/hub.ts'
 import { Listener } from '../realtime/listener.ts'
+import { Presence } from '../realtime/presence.ts'
 import { socketRoutes } from '../realtime/socket.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    realtime: { listener: Listener; hub: Hub }
+    realtime: { listener: Listener; hub: Hub; presence: Presence }
   }
 }
 
@@ -25,19 +26,26 @@ export default fp(
       probeIntervalMs: config.LISTENER_PROBE_INTERVAL,
       probeTimeoutMs: Math.max(1000, config.LISTENER_PROBE_INTERVAL),
     })
-    const hub: Hub = new Hub(app.db, listener, app.services.conversations, {
+    const presence = new Presence(app.db, { heartbeatMs: config.PRESENCE_HEARTBEAT, ttlMs: config.PRESENCE_TTL })
+    const hub: Hub = new Hub(app.db, listener, app.services.conversations, presence, {
       maxBufferedBytes: config.WS_MAX_BUFFERED,
       typingTtlMs: config.TYPING_TTL,
     })
     listener.on('down', (err: Error) => app.log.warn({ err }, 'listener connection lost; reconnecting'))
     listener.on('up', () => app.log.info('listener connected'))
     listener.on('warning', (err: Error) => app.log.warn({ err }, 'listener could not fill from the event log'))
-    app.decorate('realtime', { listener, hub })
+    app.decorate('realtime', { listener, hub, presence })
 
-    app.addHook('onReady', () => listener.start())
+    app.addHook('onReady', async () => {
+      await presence.start()
+      await listener.start()
+    })
     // Before @fastify/websocket's own preClose: clients are told to go elsewhere, with 1001.
     app.addHook('preClose', async () => hub.closeAll(CLOSE.GOING_AWAY, 'server going away'))
-    app.addHook('onClose', () => listener.stop())
+    app.addHook('onClose', async () => {
+      await presence.stop().catch((err) => app.log.warn({ err }, 'could not clear presence'))
+      await listener.stop()
+    })
 
     await app.register(socketRoutes, { hub, maxPayload: config.WS_MAX_PAYLOAD, pingIntervalMs: config.WS_PING_INTERVAL })
   },

@@ -4,6 +4,7 @@ import type { DB } from '../database.ts'
 import type { ConversationsService } from '../services/conversations.ts'
 import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
+import type { Presence } from './presence.ts'
 
 export interface Frame {
   type: string
@@ -63,6 +64,7 @@ export class Hub {
     private readonly db: DB,
     private readonly listener: Listener,
     private readonly conversations: ConversationsService,
+    private readonly presence: Presence,
     private readonly opts: HubOptions,
   ) {
     listener.on('event', (e: ConversationEvent) => this.chain(e.conversation_id, () => this.onEvent(e)))
@@ -89,6 +91,7 @@ export class Hub {
     }
     user = { subs: new Set([sub]), conversations: new Set(), pending: [] }
     this.users.set(userId, user)
+    void this.presence.here(userId, true)
     const rows = await this.db
       .selectFrom('participants as p')
       .innerJoin('conversations as c', 'c.id', 'p.conversation_id')
@@ -118,6 +121,7 @@ export class Hub {
     user.subs.delete(sub)
     if (user.subs.size > 0) return
     this.users.delete(sub.userId)
+    void this.presence.here(sub.userId, false)
     for (const conv of user.conversations) this.leave(sub.userId, conv)
   }
 
@@ -179,8 +183,16 @@ export class Hub {
     for (const userId of recipients) this.sendToUser(userId, frame)
   }
 
+  /** Whether the hub holds sockets of this user. */
+  has(userId: string): boolean {
+    return this.users.has(userId)
+  }
+
   private onEphemeral(e: EphemeralEvent): void {
-    if (e.type !== 'typing_indicator') return
+    if (e.type === 'presence') {
+      void this.onPresence(e)
+      return
+    }
     const conv = e.conversation_id as string
     const key = `${conv}:${e.user_id}`
     clearTimeout(this.typingTimers.get(key))
@@ -193,6 +205,18 @@ export class Hub {
     }
     const frame: Frame = { type: 'typing_indicator', conversation_id: conv, data: { conversation_id: conv, user_id: e.user_id, is_typing: e.is_typing } }
     for (const userId of this.members.get(conv) ?? []) if (userId !== e.user_id) this.sendToUser(userId, frame)
+  }
+
+  /** A presence change goes to the local users who share a conversation with that user. */
+  private async onPresence(e: EphemeralEvent): Promise<void> {
+    const local = [...this.users.keys()].filter((id) => id !== e.user_id)
+    if (local.length === 0) return
+    const rows = await sql<{ user_id: string }>`
+      SELECT DISTINCT theirs.user_id FROM participants mine
+      JOIN participants theirs ON theirs.conversation_id = mine.conversation_id
+      WHERE mine.user_id = ${e.user_id} AND theirs.user_id = ANY (${local}::uuid[])`.execute(this.db).catch(() => ({ rows: [] }))
+    const frame: Frame = { type: 'presence', data: { user_id: e.user_id, is_online: e.is_online, last_seen: e.last_seen } }
+    for (const r of rows.rows) this.sendToUser(r.user_id, frame)
   }
 
   private sendToUser(userId: string, frame: Frame): void {

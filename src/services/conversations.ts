@@ -65,7 +65,7 @@ export class ConversationsService {
     const members = await this.db
       .selectFrom('participants as p')
       .innerJoin('users as u', 'u.id', 'p.user_id')
-      .select(['p.conversation_id', 'p.role', 'p.joined_at', 'u.id', 'u.username', 'u.display_name', 'u.avatar_url', 'u.last_seen', 'u.created_at'])
+      .select(['p.conversation_id', 'p.role', 'p.joined_at', 'u.id', 'u.username', 'u.display_name', 'u.avatar_url', 'u.is_online', 'u.last_seen', 'u.created_at'])
       .where('p.conversation_id', 'in', rows.map((r) => r.id))
       .orderBy('p.joined_at')
       .orderBy('u.username')

@@ -7,13 +7,12 @@ import { hashPassword, verifyPassword } from './passwords.ts'
 
 type UserRow = Selectable<UsersTable>
 
-export const toPublicUser = (u: Pick<UserRow, 'id' | 'username' | 'display_name' | 'avatar_url' | 'last_seen' | 'created_at'>): PublicUser => ({
+export const toPublicUser = (u: Pick<UserRow, 'id' | 'username' | 'display_name' | 'avatar_url' | 'is_online' | 'last_seen' | 'created_at'>): PublicUser => ({
   id: u.id,
   username: u.username,
   display_name: u.display_name,
   avatar_url: u.avatar_url,
-  // Presence arrives with the live layer; until a socket is open a user is offline.
-  is_online: false,
+  is_online: u.is_online,
   last_seen: u.last_seen ? new Date(u.last_seen).toISOString() : null,
   created_at: new Date(u.created_at).toISOString(),
 })
