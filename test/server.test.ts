@@ -3,49 +3,18 @@ import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
 import t from 'tap'
 import { testDatabase } from './helper.ts'
+import { BASE_ENV, startServer as start, stopServer } from './processes.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
-// tap records coverage in child processes too, but these run src/ through tsx, whose transpiled
-// offsets differ from tap's loader, and merging the two garbles the report; so they record none.
-const BASE_ENV = { PATH: process.env.PATH, _TAPJS_PROCESSINFO_COVERAGE_: '0' }
-
-/** Runs the real entry point (what `npm start` runs) and resolves with its base URL once it says so. */
-async function startServer(env: Record<string, string>): Promise<{ proc: ChildProcess; base: string; logs: string[] }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: root,
-    env: { ...BASE_ENV, PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const logs: string[] = []
-  const base = await new Promise<string>((resolve, reject) => {
-    proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${logs.join('\n')}`)))
-    for (const stream of [proc.stdout!, proc.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        logs.push(line)
-        const m = /API docs at (http:\/\/\S+)\/docs/.exec(line)
-        if (m) resolve(m[1])
-      })
-    }
-  })
-  return { proc, base, logs }
-}
-
-async function stop(proc: ChildProcess): Promise<number | null> {
-  const exited = once(proc, 'exit')
-  proc.kill('SIGTERM')
-  const [code] = await exited
-  return code as number | null
-}
+const stop = (proc: ChildProcess) => stopServer(proc)
 
 t.test('with no DATABASE_URL it runs on an embedded PostgreSQL that keeps its data', async (t) => {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'parley-data-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
 
-  const first = await startServer({ DATA_DIR: dataDir })
-  t.teardown(() => first.proc.kill('SIGKILL'))
+  const first = await start(t, { DATA_DIR: dataDir })
   t.equal((await fetch(`${first.base}/health/ready`)).status, 200)
   t.equal((await fetch(`${first.base}/docs/`)).status, 200, 'Swagger UI is served')
   const reg = await fetch(`${first.base}/auth/register`, {
@@ -57,8 +26,7 @@ t.test('with no DATABASE_URL it runs on an embedded PostgreSQL that keeps its da
   const { access_token } = await reg.json()
   t.equal(await stop(first.proc), 0, 'SIGTERM shuts down cleanly')
 
-  const second = await startServer({ DATA_DIR: dataDir })
-  t.teardown(() => second.proc.kill('SIGKILL'))
+  const second = await start(t, { DATA_DIR: dataDir })
   // A token in a query string (as WebSocket clients send it) must not reach the logs either.
   await fetch(`${second.base}/users/me?token=${access_token}`)
   const me = await fetch(`${second.base}/users/me`, { headers: { authorization: `Bearer ${access_token}` } })
@@ -70,8 +38,7 @@ t.test('with no DATABASE_URL it runs on an embedded PostgreSQL that keeps its da
 
 t.test('with DATABASE_URL it uses that server', async (t) => {
   const url = await testDatabase(t)
-  const server = await startServer({ DATABASE_URL: url, JWT_SECRET: 's'.repeat(40) })
-  t.teardown(() => server.proc.kill('SIGKILL'))
+  const server = await start(t, { DATABASE_URL: url, JWT_SECRET: 's'.repeat(40) })
   t.equal((await fetch(`${server.base}/health/ready`)).status, 200)
   t.match(server.logs.join('\n'), /database: DATABASE_URL/)
   t.equal(await stop(server.proc), 0)
