@@ -249,6 +249,31 @@ t.test('presence: online with a first socket, offline with the last, told to tho
   t.equal(wa.count((f) => f.type === 'presence' && f.data.user_id === bob.user.id), 2, 'one online, one offline: no flapping')
 })
 
+t.test('no subscribe race: an event committed right after the socket opens reaches it', async (t) => {
+  const { app, open } = await live(t)
+  const [alice, bob] = [await register(app), await register(app)]
+  const conv = (await client(app, alice).post('/conversations', { participant_ids: [bob.user.id] })).json().id
+  for (let i = 0; i < 15; i++) {
+    const wb = await open(bob)
+    const msg = (await client(app, alice).post('/messages', { conversation_id: conv, content: `right after open ${i}` })).json()
+    await wb.next((f) => f.data?.id === msg.id)
+    wb.close()
+  }
+  t.pass('all 15 arrived')
+})
+
+t.test('a peer that stops answering pings is closed', async (t) => {
+  const { app, open } = await live(t, { WS_PING_INTERVAL: '150' })
+  const alice = await register(app)
+  const wa = await open(alice)
+  await wa.sync()
+  t.equal(app.realtime.hub.socketCount, 1)
+  // The client's TCP socket stops reading: pings go unanswered, as with a dead peer.
+  ;(wa.socket as unknown as { _socket: { pause(): void } })._socket.pause()
+  while (app.realtime.hub.socketCount > 0) await new Promise((r) => setTimeout(r, 50))
+  t.equal(app.realtime.hub.socketCount, 0, 'the server let go of it')
+})
+
 t.test('shutdown closes sockets with 1001 so clients go elsewhere', async (t) => {
   const { app, open } = await live(t)
   const alice = await register(app)

@@ -1,0 +1,68 @@
+import { once } from 'node:events'
+import net from 'node:net'
+import t from 'tap'
+import { Listener } from '../src/realtime/listener.ts'
+import type { ConversationEvent } from '../src/realtime/events.ts'
+import { buildTestApp, client, register } from './helper.ts'
+
+/** A TCP proxy to PostgreSQL whose open connections can be made to go silent, like a half-open TCP path. */
+async function silenceableProxy(target: URL) {
+  const live = new Set<{ frozen: boolean; sockets: net.Socket[] }>()
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(Number(target.port), target.hostname)
+    const conn = { frozen: false, sockets: [inbound, outbound] }
+    live.add(conn)
+    inbound.on('data', (d) => conn.frozen || outbound.write(d))
+    outbound.on('data', (d) => conn.frozen || inbound.write(d))
+    for (const s of conn.sockets) {
+      s.on('error', () => {})
+      s.on('close', () => conn.sockets.forEach((o) => o.destroy()))
+    }
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const url = new URL(target)
+  url.port = String((server.address() as net.AddressInfo).port)
+  return {
+    url: url.toString(),
+    /** Every connection open now stops carrying bytes, without a FIN or a reset. */
+    silence: () => live.forEach((c) => (c.frozen = true)),
+    close: () => {
+      live.forEach((c) => c.sockets.forEach((s) => s.destroy()))
+      server.close()
+    },
+  }
+}
+
+t.test('a listener connection that dies silently is found by the probe, and the missed events are replayed', async (t) => {
+  const { app, db, url } = await buildTestApp(t)
+  const [alice, bob] = [await register(app), await register(app)]
+  const conv = (await client(app, alice).post('/conversations', { participant_ids: [bob.user.id] })).json().id
+  const proxy = await silenceableProxy(new URL(url))
+  t.teardown(proxy.close)
+
+  const listener = new Listener({ connectionString: proxy.url, db, served: () => [conv], probeIntervalMs: 200, probeTimeoutMs: 300 })
+  t.teardown(() => listener.stop())
+  const { last_seq } = await db.selectFrom('conversations').select('last_seq').where('id', '=', conv).executeTakeFirstOrThrow()
+  listener.follow(conv, last_seq)
+  const got: ConversationEvent[] = []
+  listener.on('event', (e: ConversationEvent) => e.conversation_id === conv && got.push(e))
+  await listener.start()
+
+  const send = async (content: string) => (await client(app, alice).post('/messages', { conversation_id: conv, content })).json()
+  const first = await send('before')
+  while (got.length < 1) await new Promise((r) => setTimeout(r, 20))
+
+  const down = once(listener, 'down')
+  proxy.silence()
+  const [err] = await down
+  t.match((err as Error).message, /probe timed out/, 'found by the probe, not by the socket closing')
+  t.notOk(listener.up)
+  const during = [await send('during 1'), await send('during 2'), await send('during 3')]
+  await once(listener, 'up')
+  const after = await send('after')
+  while (got.length < 5) await new Promise((r) => setTimeout(r, 20))
+  t.same(got.map((e) => e.payload.id), [first, ...during, after].map((m) => m.id), 'every event once, in order')
+  t.same(got.map((e) => e.seq), got.map((_, i) => last_seq + 1 + i), 'contiguous seqs')
+  t.equal(listener.replays, 1)
+})
