@@ -67,6 +67,12 @@ t.test('a change made on instance A reaches sockets on instance B as its frame, 
   t.same(seqs(wa.frames, g), Array.from({ length: seqs(wa.frames, g).length }, (_, i) => i + 1), 'the whole log, in order, on A')
   await ws.sync()
   t.same(ws.frames.filter((f) => f.type !== 'pong'), [], "the stranger's socket, open throughout, received nothing")
+
+  // SIGTERM: A tells its clients to go elsewhere, clears its presence and exits cleanly.
+  const exited = stopServer(a.proc)
+  t.equal((await wa.closedWith()).code, 1001, 'going away')
+  t.equal(await exited, 0, 'clean exit')
+  t.match((await wb.next((f) => f.type === 'presence' && f.data.user_id === alice.id && !f.data.is_online)).data, { is_online: false }, "A's users go offline")
 })
 
 t.test('an instance killed with SIGKILL: its users go offline, and a client that resumes on the other loses nothing', async (t) => {
