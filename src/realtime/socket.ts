@@ -83,7 +83,11 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
       try {
         const { sub } = app.jwt.verify<{ sub: string }>(token)
         const user = await app.db.selectFrom('users').select('id').where('id', '=', sub).where('deleted_at', 'is', null).executeTakeFirst()
-        if (user) request.subscription = await hub.subscribe(user.id)
+        if (!user) return
+        const subscription = await hub.subscribe(user.id)
+        request.subscription = subscription
+        // An upgrade that never completes (the client went away) must not leave a user online forever.
+        setTimeout(() => subscription.socket || hub.unsubscribe(subscription), 10_000).unref()
       } catch {
         // Left unset: the socket is closed with 4401 once open.
       }
