@@ -274,6 +274,16 @@ t.test('a peer that stops answering pings is closed', async (t) => {
   t.equal(app.realtime.hub.socketCount, 0, 'the server let go of it')
 })
 
+t.test("deleting an account closes that account's sockets with 4401", async (t) => {
+  const { app, open } = await live(t)
+  const [alice, bob] = [await register(app), await register(app)]
+  const [wa, wb] = [await open(alice), await open(bob)]
+  t.equal((await client(app, alice).delete('/users/me')).statusCode, 204)
+  t.match(await wa.closedWith(), { code: 4401, reason: 'account deleted' })
+  await wb.sync()
+  t.equal(wb.closed, undefined, 'nobody else is affected')
+})
+
 t.test('shutdown closes sockets with 1001 so clients go elsewhere', async (t) => {
   const { app, open } = await live(t)
   const alice = await register(app)

@@ -6,9 +6,9 @@ export interface ConversationEvent {
   payload: any
 }
 
-/** An ephemeral notification (typing, presence): never stored, no seq. */
+/** An ephemeral notification (typing, presence, an account deleted): never stored, no seq. */
 export interface EphemeralEvent {
-  type: 'typing_indicator' | 'presence'
+  type: 'typing_indicator' | 'presence' | 'account_deleted'
   [key: string]: unknown
 }
 

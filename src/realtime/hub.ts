@@ -193,6 +193,10 @@ export class Hub {
       void this.onPresence(e)
       return
     }
+    if (e.type === 'account_deleted') {
+      for (const sub of this.users.get(e.user_id as string)?.subs ?? []) sub.socket?.close(CLOSE.UNAUTHORIZED, 'account deleted')
+      return
+    }
     const conv = e.conversation_id as string
     const key = `${conv}:${e.user_id}`
     clearTimeout(this.typingTimers.get(key))

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely'
+import { type Selectable, sql } from 'kysely'
 import type { UsersTable } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { AppError, conflict, forbidden, notFound } from '../errors.ts'
@@ -106,6 +106,8 @@ export class UsersService {
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set({ deleted_at: new Date(), updated_at: new Date() }).where('id', '=', id).execute()
       await trx.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('user_id', '=', id).where('revoked_at', 'is', null).execute()
+      // Every instance closes this user's open sockets (on commit).
+      await sql`SELECT pg_notify('parley_ephemeral', ${JSON.stringify({ type: 'account_deleted', user_id: id })})`.execute(trx)
     })
   }
 
