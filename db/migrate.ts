@@ -2,12 +2,14 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import * as schema from './migrations/0001-schema.ts'
 import * as triggers from './migrations/0002-triggers.ts'
 import * as presence from './migrations/0003-presence.ts'
+import * as files from './migrations/0004-files.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
   '0001-schema': schema,
   '0002-triggers': triggers,
   '0003-presence': presence,
+  '0004-files': files,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -64,6 +64,7 @@ export interface MessagesTable {
   mime_type: string | null
   reply_to_id: string | null
   client_id: string | null
+  file_id: string | null
   is_edited: Generated<boolean>
   is_deleted: Generated<boolean>
   created_at: Timestamp
@@ -97,7 +98,19 @@ export interface PresenceTable {
   user_id: string
 }
 
+export interface FilesTable {
+  id: Generated<string>
+  storage_name: string
+  purpose: 'message' | 'avatar'
+  mime_type: string
+  size: number
+  original_name: string
+  uploaded_by: string
+  created_at: Timestamp
+}
+
 export interface Database {
+  files: FilesTable
   instances: InstancesTable
   presence: PresenceTable
   users: UsersTable

@@ -9,11 +9,13 @@ import realtime from './plugins/realtime.ts'
 import { installValidation } from './plugins/validation.ts'
 import authRoutes from './routes/auth.ts'
 import conversationRoutes from './routes/conversations.ts'
+import fileRoutes from './routes/files.ts'
 import healthRoutes from './routes/health.ts'
 import messageRoutes from './routes/messages.ts'
 import userRoutes from './routes/users.ts'
 import { AuthService } from './services/auth.ts'
 import { ConversationsService } from './services/conversations.ts'
+import { FilesService } from './services/files.ts'
 import { MessagesService } from './services/messages.ts'
 import { UsersService } from './services/users.ts'
 
@@ -22,6 +24,7 @@ export interface Services {
   users: UsersService
   conversations: ConversationsService
   messages: MessagesService
+  files: FilesService
 }
 
 declare module 'fastify' {
@@ -63,10 +66,12 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
 
   const users = new UsersService(db)
   const conversations = new ConversationsService(db, { maxGroupSize: config.MAX_GROUP_SIZE })
+  const files = new FilesService(db, config.UPLOAD_DIR)
   app.decorate('services', {
     users,
     conversations,
-    messages: new MessagesService(db, conversations),
+    files,
+    messages: new MessagesService(db, conversations, files),
     auth: new AuthService(db, users, {
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,
@@ -83,6 +88,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   await app.register(userRoutes)
   await app.register(conversationRoutes)
   await app.register(messageRoutes)
+  await app.register(fileRoutes, { config })
   if (databaseUrl) await app.register(realtime, { config, databaseUrl })
   return app
 }

@@ -15,6 +15,8 @@ const ConfigSchema = Type.Object({
   UPLOAD_DIR: Type.String({ default: 'uploads' }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
   MAX_GROUP_SIZE: Type.Integer({ minimum: 2, default: 256 }),
+  MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1024, default: 25 * 1024 * 1024 }),
+  MAX_AVATAR_BYTES: Type.Integer({ minimum: 1024, default: 5 * 1024 * 1024 }),
   WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, default: 64 * 1024 }),
   WS_MAX_BUFFERED: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
   WS_PING_INTERVAL: Type.Integer({ minimum: 100, default: 30_000 }),

@@ -29,6 +29,12 @@ const FRAMEWORK_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_EMPTY_TYPE: [400, 'BAD_REQUEST', 'Content-Type must not be empty'],
   FST_ERR_CTP_INVALID_TYPE: [400, 'BAD_REQUEST', 'Content-Type is not valid'],
   FST_ERR_ASYNC_CONSTRAINT: [400, 'BAD_REQUEST', 'Malformed request'],
+  FST_INVALID_MULTIPART_CONTENT_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the file as multipart/form-data'],
+  FST_PARTS_LIMIT: [413, 'PAYLOAD_TOO_LARGE', 'Send one part only: the file'],
+  FST_FILES_LIMIT: [413, 'PAYLOAD_TOO_LARGE', 'Send one file only'],
+  FST_FIELDS_LIMIT: [413, 'PAYLOAD_TOO_LARGE', 'Send the file only, no other fields'],
+  FST_PROTO_VIOLATION: [400, 'BAD_REQUEST', 'Malformed multipart field name'],
+  FST_MP_PREMATURE_CLOSE: [400, 'BAD_REQUEST', 'The upload ended before it was complete'],
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {

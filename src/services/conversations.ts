@@ -4,6 +4,7 @@ import type { DB } from '../database.ts'
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
 import type { Conversation, Participant } from '../schemas/conversations.ts'
 import type { Message } from '../schemas/messages.ts'
+import { fileIdOf, fileUrl } from './files.ts'
 import { toPublicUser } from './users.ts'
 
 type Trx = Transaction<Database>
@@ -17,6 +18,11 @@ export const actAs = (trx: Trx, userId: string) => sql`SELECT set_config('parley
 /** Writes a `system` message; the messages trigger gives it its seq and logs it. */
 export const systemMessage = (trx: Trx, conversationId: string, actorId: string, content: string) =>
   trx.insertInto('messages').values({ conversation_id: conversationId, sender_id: actorId, message_type: 'system', content }).execute()
+
+function checkGroupRole(me: { is_group: boolean; role: Role }, adminOnly: boolean): void {
+  if (!me.is_group) throw badRequest('Direct conversations have no settings or members to change', 'NOT_A_GROUP')
+  if (adminOnly && me.role !== 'admin') throw forbidden('Only group admins can do that', 'NOT_ADMIN')
+}
 
 export class ConversationsService {
   constructor(
@@ -161,12 +167,16 @@ export class ConversationsService {
     return this.db.transaction().execute(async (trx) => {
       await trx.selectFrom('conversations').select('id').where('id', '=', conversationId).forUpdate().execute()
       const me = await this.membership(conversationId, userId, trx)
-      if (!me.is_group) throw badRequest('Direct conversations have no settings or members to change', 'NOT_A_GROUP')
-      if (opts.adminOnly !== false && me.role !== 'admin') throw forbidden('Only group admins can do that', 'NOT_ADMIN')
+      checkGroupRole(me, opts.adminOnly !== false)
       await actAs(trx, userId)
       const actor = await trx.selectFrom('users').select('display_name').where('id', '=', userId).executeTakeFirstOrThrow()
       return change(trx, actor.display_name)
     })
+  }
+
+  /** The errors an admin-only change would give this user, without making one. */
+  async assertAdmin(conversationId: string, userId: string): Promise<void> {
+    checkGroupRole(await this.membership(conversationId, userId), true)
   }
 
   async rename(conversationId: string, userId: string, name: string): Promise<Conversation> {
@@ -175,6 +185,16 @@ export class ConversationsService {
       if (result.numUpdatedRows > 0n) await systemMessage(trx, conversationId, userId, `${actor} renamed the group to "${name}"`)
     })
     return this.get(conversationId, userId)
+  }
+
+  /** Sets a group's avatar (admins); answers with the previous avatar's file id, for the caller to delete. */
+  async setAvatar(conversationId: string, userId: string, fileId: string): Promise<string | undefined> {
+    return this.adminChange(conversationId, userId, async (trx, actor) => {
+      const before = await trx.selectFrom('conversations').select('avatar_url').where('id', '=', conversationId).executeTakeFirstOrThrow()
+      await trx.updateTable('conversations').set({ avatar_url: fileUrl(fileId) }).where('id', '=', conversationId).execute()
+      await systemMessage(trx, conversationId, userId, `${actor} changed the group photo`)
+      return fileIdOf(before.avatar_url)
+    })
   }
 
   async participants(conversationId: string, userId: string): Promise<Participant[]> {

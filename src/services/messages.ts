@@ -4,6 +4,7 @@ import type { DB } from '../database.ts'
 import { badRequest, forbidden, notFound } from '../errors.ts'
 import { DELETED_CONTENT, type Message, type Receipt } from '../schemas/messages.ts'
 import type { ConversationsService } from './conversations.ts'
+import type { FilesService } from './files.ts'
 
 const messageNotFound = () => notFound('message')
 
@@ -15,12 +16,14 @@ const insertedJson = sql<Message>`parley_message_json(messages)`.as('message')
 export interface SendInput {
   conversation_id?: string
   recipient_id?: string
-  content: string
+  /** Required for text; the optional caption of a file. */
+  content?: string
   reply_to_id?: string
   client_id?: string
 }
 
 export interface FileInput {
+  file_id: string
   message_type: Exclude<MessageType, 'text' | 'system'>
   file_url: string
   file_name: string
@@ -32,6 +35,7 @@ export class MessagesService {
   constructor(
     private readonly db: DB,
     private readonly conversations: ConversationsService,
+    private readonly files: FilesService,
   ) {}
 
   /** A message the user may see: they are a member and have not cleared it away. */
@@ -40,7 +44,7 @@ export class MessagesService {
       .selectFrom('messages as m')
       .innerJoin('participants as p', (j) => j.onRef('p.conversation_id', '=', 'm.conversation_id').on('p.user_id', '=', userId))
       .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
-      .select(['m.id', 'm.conversation_id', 'm.sender_id', 'm.seq', 'm.is_deleted', 'm.message_type', 'p.role', 'p.last_read_seq', 'c.is_group', messageJson])
+      .select(['m.id', 'm.conversation_id', 'm.sender_id', 'm.seq', 'm.is_deleted', 'm.message_type', 'm.file_id', 'p.role', 'p.last_read_seq', 'c.is_group', messageJson])
       .where('m.id', '=', messageId)
       .whereRef('m.seq', '>', 'p.cleared_seq')
       .executeTakeFirst()
@@ -71,10 +75,10 @@ export class MessagesService {
           conversation_id: conversationId,
           sender_id: userId,
           message_type: file?.message_type ?? 'text',
-          content: input.content,
+          content: input.content ?? null,
           reply_to_id: input.reply_to_id ?? null,
           client_id: input.client_id ?? null,
-          ...(file && { file_url: file.file_url, file_name: file.file_name, file_size: file.file_size, mime_type: file.mime_type }),
+          ...(file && { file_id: file.file_id, file_url: file.file_url, file_name: file.file_name, file_size: file.file_size, mime_type: file.mime_type }),
         })
         .returning(insertedJson)
         .executeTakeFirstOrThrow()
@@ -144,10 +148,11 @@ export class MessagesService {
     if (msg.is_deleted) return msg.message
     const row = await this.db
       .updateTable('messages as m')
-      .set({ is_deleted: true, content: DELETED_CONTENT, file_url: null, file_name: null, file_size: null, mime_type: null, updated_at: new Date() })
+      .set({ is_deleted: true, content: DELETED_CONTENT, file_id: null, file_url: null, file_name: null, file_size: null, mime_type: null, updated_at: new Date() })
       .where('m.id', '=', messageId)
       .returning(messageJson)
       .executeTakeFirstOrThrow()
+    await this.files.remove(msg.file_id)
     return row.message
   }
 

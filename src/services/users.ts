@@ -3,6 +3,7 @@ import type { UsersTable } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { AppError, conflict, forbidden, notFound } from '../errors.ts'
 import type { PublicUser, User } from '../schemas/users.ts'
+import { fileIdOf, fileUrl } from './files.ts'
 import { hashPassword, verifyPassword } from './passwords.ts'
 
 type UserRow = Selectable<UsersTable>
@@ -125,6 +126,13 @@ export class UsersService {
       .limit(limit)
       .execute()
     return rows.map(toPublicUser)
+  }
+
+  /** Points the user's avatar at an uploaded file; answers with the previous avatar's file id, for the caller to delete. */
+  async setAvatar(id: string, fileId: string): Promise<{ user: User; previous: string | undefined }> {
+    const before = await this.activeRow(id)
+    const row = await this.db.updateTable('users').set({ avatar_url: fileUrl(fileId), updated_at: new Date() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+    return { user: toUser(row), previous: fileIdOf(before.avatar_url) }
   }
 
   /** Any user by id, including a deleted one: their old messages still need a name. */
