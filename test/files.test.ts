@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
+import { readdir } from 'node:fs/promises'
 import t from 'tap'
-import { assertError, buildTestApp, client, register, type Session, type TestApp } from './helper.ts'
+import { assertError, buildTestApp, client, register, type Session, tempDir, type TestApp } from './helper.ts'
 
 // Real files on disk, sniffed by their bytes.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
@@ -21,7 +19,7 @@ function multipart(content: Buffer, filename = 'file.bin', contentType = 'applic
 }
 
 async function setup(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}) {
-  const uploads = await mkdtemp(path.join(tmpdir(), 'parley-uploads-'))
+  const uploads = await tempDir(t, 'parley-uploads-')
   const ctx = await buildTestApp(t, { UPLOAD_DIR: uploads, ...env })
   const [alice, bob, stranger] = [await register(ctx.app), await register(ctx.app), await register(ctx.app)]
   const group = (await client(ctx.app, alice).post('/conversations', { is_group: true, name: 'Files', participant_ids: [bob.user.id] })).json()

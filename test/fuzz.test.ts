@@ -1,15 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import fc from 'fast-check'
 import t from 'tap'
-import { buildTestApp, client, register } from './helper.ts'
+import { buildTestApp, client, register, tempDir } from './helper.ts'
 
 // Property: whatever a client sends to any documented route, the service never answers 5xx, every error
 // has the one shape of API.md, and a stranger learns nothing of conversations, messages or files.
 
-const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 60)
+const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 100)
 
 type Schema = Record<string, any>
 
@@ -64,7 +61,7 @@ const anything = (schema: Schema | undefined, ids: string[]) =>
   )
 
 t.test('every route, any input: no 5xx, one error shape, no existence leak', async (t) => {
-  const uploads = await mkdtemp(path.join(tmpdir(), 'parley-fuzz-'))
+  const uploads = await tempDir(t, 'parley-fuzz-')
   const env: Record<string, string> = { UPLOAD_DIR: uploads, MAX_UPLOAD_BYTES: '20000', RATE_LIMIT_MAX: '1000000', AUTH_RATE_LIMIT_MAX: '1000000', LOGIN_RATE_LIMIT_PER_USERNAME: '1000000' }
   const { app } = await buildTestApp(t, env)
   const [owner, member, stranger, gone] = [await register(app), await register(app), await register(app), await register(app)]

@@ -44,6 +44,13 @@ export async function testDatabase(t: Test): Promise<string> {
   return url.toString()
 }
 
+/** A temporary folder, removed when the test ends. */
+export async function tempDir(t: Test, prefix = 'parley-'): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
 export type TestApp = Awaited<ReturnType<typeof buildApp>>
 
 /** The whole app on its own migrated database, closed when the test ends. */

@@ -1,0 +1,259 @@
+// The authorization matrix (issue 5, point 5): every route that takes a conversation, message, file or
+// user id, against every kind of caller, with the status API.md gives. One world for the whole file;
+// rows that destroy something (deletes, leaves, removals, clears) get fresh objects per cell, or run last.
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import t, { type Test } from 'tap'
+import { assertError, buildTestApp, register, uniqueName, type Session, type TestApp } from './helper.ts'
+
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
+const PDF = Buffer.from('%PDF-1.4\n%âãÏÓ\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n')
+
+function multipart(content: Buffer, filename: string) {
+  const boundary = `----parley${randomBytes(8).toString('hex')}`
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`
+  return {
+    payload: Buffer.concat([Buffer.from(head), content, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+  }
+}
+
+/**
+ * The callers. A: admin of G, member of D. M1: member of G and D, the sender of "M1's" messages.
+ * M2: plain member of G, not in D. S: member of nothing. L: left G. X: was in G, then deleted their account.
+ * none: no token.
+ */
+const CALLERS = ['A', 'M1', 'M2', 'S', 'L', 'X', 'none'] as const
+type Caller = (typeof CALLERS)[number]
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
+type Ids = Record<string, string>
+
+/**
+ * A cell: a status (a 404 is "not visible to you": its body must equal the 404 of a random id on the same
+ * route, for the same caller), or [status, code] for an error with a specific code (a 404 given this way is
+ * a different "not found", e.g. of the target member, and is not compared).
+ */
+type Cell = number | [number, string]
+
+interface Row {
+  method: Method
+  template: string
+  on: string
+  /** The values of the template's {placeholders} (and of the body), per caller; fresh objects if need be. */
+  ids: (caller: Caller) => Ids | Promise<Ids>
+  cells: Record<Caller, Cell>
+  body?: (ids: Ids, caller: Caller) => unknown
+  upload?: () => ReturnType<typeof multipart>
+  /** The error code of this row's 400 / 403 / 404, unless the cell names one. */
+  codes: Partial<Record<400 | 403 | 404, string>>
+  /** The id replaced by a random uuid for the no-leak comparison. */
+  probe?: string
+}
+
+const fill = (template: string, ids: Ids) =>
+  template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    if (!(key in ids)) throw new Error(`no value for {${key}} in ${template}`)
+    return ids[key]
+  })
+
+const uploads = await mkdtemp(path.join(tmpdir(), 'parley-authz-'))
+t.teardown(() => rm(uploads, { recursive: true, force: true }))
+// High rate limits, so that hundreds of requests from one address pass. src/config.ts has no such keys yet;
+// loadConfig drops keys it does not know, so these are harmless until it does.
+const { app } = await buildTestApp(t, { UPLOAD_DIR: uploads, RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000' })
+
+type Res = Awaited<ReturnType<TestApp['inject']>>
+
+function request(who: Session | undefined, method: Method, url: string, body?: unknown, upload?: ReturnType<typeof multipart>): Promise<Res> {
+  const auth: Record<string, string> = who ? { authorization: `Bearer ${who.token}` } : {}
+  if (upload) return app.inject({ method, url, payload: upload.payload, headers: { ...upload.headers, ...auth } })
+  return app.inject({ method, url, headers: auth, ...(body !== undefined && { payload: body as Record<string, unknown> }) })
+}
+
+/** A setup request: anything but the expected status stops the file with the answer. */
+async function must(res: Res | Promise<Res>, status: number) {
+  const r = await res
+  if (r.statusCode !== status) throw new Error(`setup: expected ${status}, got ${r.statusCode} ${r.body}`)
+  return r.body ? r.json() : undefined
+}
+
+// ---- the world -------------------------------------------------------------------------------------
+const [A, M1, M2, S, L, X, P, N, T] = await Promise.all(['admin', 'm1', 'm2', 'stranger', 'leaver', 'deleted', 'promoted', 'newcomer', 'target'].map((p) => register(app, uniqueName(p))))
+const session: Record<Caller, Session | undefined> = { A, M1, M2, S, L, X, none: undefined }
+const as = (who: Session | undefined) => ({
+  get: (url: string) => request(who, 'GET', url),
+  post: (url: string, body?: unknown) => request(who, 'POST', url, body),
+})
+const send = async (who: Session, conversationId: string, content = uniqueName('msg')) =>
+  (await must(as(who).post('/messages', { conversation_id: conversationId, content }), 201)).id as string
+const uploadTo = async (who: Session, conversationId: string, file: Buffer, name: string) =>
+  (await must(request(who, 'POST', `/messages/upload?conversation_id=${conversationId}`, undefined, multipart(file, name)), 201)) as { id: string; file_url: string }
+
+const G = (await must(as(A).post('/conversations', { is_group: true, name: 'G', participant_ids: [M1, M2, L, X, P].map((s) => s.user.id) }), 201)).id as string
+const D = (await must(as(A).post('/conversations', { is_group: false, participant_ids: [M1.user.id] }), 201)).id as string
+const gSystem = ((await must(as(A).get(`/conversations/${G}/messages`), 200)) as { id: string; message_type: string }[]).find((m) => m.message_type === 'system')!.id
+const gByA = await send(A, G)
+const gByM1 = await send(M1, G)
+const gByX = await send(X, G)
+const gFile = await uploadTo(A, G, PNG, 'photo.png')
+const dByA = await send(A, D)
+const dByM1 = await send(M1, D)
+const dFile = await uploadTo(A, D, PDF, 'report.pdf')
+const avatarA = ((await must(request(A, 'POST', '/users/me/avatar', undefined, multipart(PNG, 'me.png')), 200)) as { avatar_url: string }).avatar_url
+const avatarG = ((await must(request(A, 'POST', `/conversations/${G}/avatar`, undefined, multipart(PNG, 'group.png')), 200)) as { avatar_url: string }).avatar_url
+await must(as(L).post(`/conversations/${G}/leave`), 204)
+await must(request(X, 'DELETE', '/users/me'), 204)
+
+/** A group like G (A admin; M1, M2 and T members; a message by A and one by M1; L left after them), for rows that destroy. */
+async function freshGroup() {
+  const id = (await must(as(A).post('/conversations', { is_group: true, name: 'Fresh', participant_ids: [M1, M2, L, T].map((s) => s.user.id) }), 201)).id as string
+  const byA = await send(A, id)
+  const byM1 = await send(M1, id)
+  await must(as(L).post(`/conversations/${id}/leave`), 204)
+  return { id, byA, byM1 }
+}
+
+// ---- the table ---------------------------------------------------------------------------------------
+const conv = { 400: 'NOT_A_GROUP', 403: 'NOT_ADMIN', 404: 'CONVERSATION_NOT_FOUND' } as const
+const msg = { 404: 'MESSAGE_NOT_FOUND' } as const
+
+const rows: Row[] = []
+function row(
+  method: Method, template: string, on: string, ids: Row['ids'],
+  [a, m1, m2, s, l, x, none]: [Cell, Cell, Cell, Cell, Cell, Cell, Cell],
+  opts: Omit<Row, 'method' | 'template' | 'on' | 'ids' | 'cells'>,
+) {
+  rows.push({ method, template, on, ids, cells: { A: a, M1: m1, M2: m2, S: s, L: l, X: x, none }, ...opts })
+}
+const name = (_: Ids, who: Caller) => ({ name: `renamed by ${who}` })
+const text = (_: Ids, who: Caller) => ({ content: `written by ${who}` })
+const png = () => multipart(PNG, 'pic.png')
+
+//                                                                                         A    M1   M2   S    L    X    none
+// Conversations
+row('GET', '/conversations/{id}', 'G', () => ({ id: G }),                                [200, 200, 200, 404, 404, 401, 401], { codes: conv })
+row('GET', '/conversations/{id}', 'D', () => ({ id: D }),                                [200, 200, 404, 404, 404, 401, 401], { codes: conv })
+row('PATCH', '/conversations/{id}', 'G', () => ({ id: G }),                              [200, 403, 403, 404, 404, 401, 401], { codes: conv, body: name })
+row('PATCH', '/conversations/{id}', 'D', () => ({ id: D }),                              [400, 400, 404, 404, 404, 401, 401], { codes: conv, body: name })
+row('GET', '/conversations/{id}/participants', 'G', () => ({ id: G }),                   [200, 200, 200, 404, 404, 401, 401], { codes: conv })
+row('GET', '/conversations/{id}/participants', 'D', () => ({ id: D }),                   [200, 200, 404, 404, 404, 401, 401], { codes: conv })
+row('POST', '/conversations/{id}/participants', 'G, adding N', () => ({ id: G }),        [200, 403, 403, 404, 404, 401, 401], { codes: conv, body: () => ({ user_ids: [N.user.id] }) })
+row('POST', '/conversations/{id}/participants', 'D, adding N', () => ({ id: D }),        [400, 400, 404, 404, 404, 401, 401], { codes: conv, body: () => ({ user_ids: [N.user.id] }) })
+row('PATCH', '/conversations/{id}/participants/{user_id}', 'G, promoting P', () => ({ id: G, user_id: P.user.id }),
+                                                                                         [200, 403, 403, 404, 404, 401, 401], { codes: conv, probe: 'id', body: () => ({ role: 'admin' }) })
+row('PATCH', '/conversations/{id}/participants/{user_id}', 'G, promoting non-member S', () => ({ id: G, user_id: S.user.id }),
+                                                                  [[404, 'PARTICIPANT_NOT_FOUND'], 403, 403, 404, 404, 401, 401], { codes: conv, probe: 'id', body: () => ({ role: 'admin' }) })
+row('PATCH', '/conversations/{id}/participants/{user_id}', 'D, promoting M1', () => ({ id: D, user_id: M1.user.id }),
+                                                                                         [400, 400, 404, 404, 404, 401, 401], { codes: conv, probe: 'id', body: () => ({ role: 'admin' }) })
+row('DELETE', '/conversations/{id}/participants/{user_id}', 'D, removing M1', () => ({ id: D, user_id: M1.user.id }),
+                                                                                         [400, 400, 404, 404, 404, 401, 401], { codes: conv, probe: 'id' })
+row('POST', '/conversations/{id}/leave', 'D', () => ({ id: D }),                         [400, 400, 404, 404, 404, 401, 401], { codes: conv })
+row('GET', '/conversations/{id}/messages', 'G', () => ({ id: G }),                       [200, 200, 200, 404, 404, 401, 401], { codes: conv })
+row('GET', '/conversations/{id}/messages', 'D', () => ({ id: D }),                       [200, 200, 404, 404, 404, 401, 401], { codes: conv })
+row('POST', '/conversations/{id}/typing', 'G', () => ({ id: G }),                        [204, 204, 204, 404, 404, 401, 401], { codes: conv, body: () => ({ is_typing: true }) })
+row('POST', '/conversations/{id}/typing', 'D', () => ({ id: D }),                        [204, 204, 404, 404, 404, 401, 401], { codes: conv, body: () => ({ is_typing: true }) })
+
+// Messages
+row('POST', '/messages {conversation_id}', 'G', () => ({ conversation_id: G }),          [201, 201, 201, 404, 404, 401, 401], { codes: conv, body: (ids, who) => ({ conversation_id: ids.conversation_id, content: `hi from ${who}` }) })
+row('POST', '/messages {conversation_id}', 'D', () => ({ conversation_id: D }),          [201, 201, 404, 404, 404, 401, 401], { codes: conv, body: (ids, who) => ({ conversation_id: ids.conversation_id, content: `hi from ${who}` }) })
+row('POST', '/messages/upload?conversation_id={conversation_id}', 'G', () => ({ conversation_id: G }),
+                                                                                         [201, 201, 201, 404, 404, 401, 401], { codes: conv, upload: png })
+row('POST', '/messages/upload?conversation_id={conversation_id}', 'D', () => ({ conversation_id: D }),
+                                                                                         [201, 201, 404, 404, 404, 401, 401], { codes: conv, upload: png })
+row('GET', '/messages/{id}', "A's message in G", () => ({ id: gByA }),                  [200, 200, 200, 404, 404, 401, 401], { codes: msg })
+row('GET', '/messages/{id}', "A's file message in G", () => ({ id: gFile.id }),         [200, 200, 200, 404, 404, 401, 401], { codes: msg })
+row('GET', '/messages/{id}', "deleted X's message in G", () => ({ id: gByX }),          [200, 200, 200, 404, 404, 401, 401], { codes: msg })
+row('GET', '/messages/{id}', "M1's message in D", () => ({ id: dByM1 }),                [200, 200, 404, 404, 404, 401, 401], { codes: msg })
+row('PATCH', '/messages/{id}', "A's message in G", () => ({ id: gByA }),                [200, 403, 403, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_SENDER' }, body: text })
+row('PATCH', '/messages/{id}', "M1's message in G", () => ({ id: gByM1 }),              [403, 200, 403, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_SENDER' }, body: text })
+row('PATCH', '/messages/{id}', "A's system message in G", () => ({ id: gSystem }),      [403, 403, 403, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_SENDER' }, body: text })
+row('PATCH', '/messages/{id}', "A's message in D", () => ({ id: dByA }),                [200, 403, 404, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_SENDER' }, body: text })
+row('POST', '/messages/{id}/read', "M1's message in G", () => ({ id: gByM1 }),          [204, 204, 204, 404, 404, 401, 401], { codes: msg })
+row('POST', '/messages/{id}/read', "A's message in D", () => ({ id: dByA }),            [204, 204, 404, 404, 404, 401, 401], { codes: msg })
+row('GET', '/messages/{id}/receipts', "A's message in G", () => ({ id: gByA }),         [200, 200, 200, 404, 404, 401, 401], { codes: msg })
+row('GET', '/messages/{id}/receipts', "M1's message in D", () => ({ id: dByM1 }),       [200, 200, 404, 404, 404, 401, 401], { codes: msg })
+
+// Files and users
+const fileId = (url: string) => url.replace('/files/', '')
+row('GET', '/files/{id}', 'the file of a message in G', () => ({ id: fileId(gFile.file_url) }),
+                                                                                         [200, 200, 200, 404, 404, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+row('GET', '/files/{id}', 'the file of a message in D', () => ({ id: fileId(dFile.file_url) }),
+                                                                                         [200, 200, 404, 404, 404, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+row('GET', '/files/{id}', "A's avatar", () => ({ id: fileId(avatarA) }),                 [200, 200, 200, 200, 200, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+// Issue 5: "Avatars are public to authenticated users" — a group's avatar too, like a user's.
+row('GET', '/files/{id}', "G's avatar", () => ({ id: fileId(avatarG) }),                 [200, 200, 200, 200, 200, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+row('GET', '/users/{id}', 'A', () => ({ id: A.user.id }),                                [200, 200, 200, 200, 200, 401, 401], { codes: { 404: 'USER_NOT_FOUND' } })
+row('GET', '/users/{id}', 'deleted X (their messages still need a name)', () => ({ id: X.user.id }),
+                                                                                         [200, 200, 200, 200, 200, 401, 401], { codes: { 404: 'USER_NOT_FOUND' } })
+
+// After the GET /files rows: A's new group avatar replaces (and deletes) the one above.
+row('POST', '/conversations/{id}/avatar', 'G', () => ({ id: G }),                        [200, 403, 403, 404, 404, 401, 401], { codes: conv, upload: png })
+row('POST', '/conversations/{id}/avatar', 'D', () => ({ id: D }),                        [400, 400, 404, 404, 404, 401, 401], { codes: conv, upload: png })
+
+// Sending by recipient opens direct conversations with A (S and L get one): after everything that relies on S and L being in nothing.
+row('POST', '/messages {recipient_id}', 'A', () => ({ recipient_id: A.user.id }),
+                                                           [[400, 'INVALID_PARTICIPANTS'], 201, 201, 201, 201, 401, 401], { codes: { 404: 'USER_NOT_FOUND' }, body: (ids, who) => ({ recipient_id: ids.recipient_id, content: `dm from ${who}` }) })
+row('POST', '/messages {recipient_id}', 'deleted X', () => ({ recipient_id: X.user.id }),
+                                                                                         [404, 404, 404, 404, 404, 401, 401], { codes: { 404: 'USER_NOT_FOUND' }, body: (ids, who) => ({ recipient_id: ids.recipient_id, content: `dm from ${who}` }) })
+
+// Destructive rows: a fresh group (or a fresh message in D) for every cell.
+row('DELETE', '/conversations/{id}/participants/{user_id}', 'fresh G, removing T', async () => ({ id: (await freshGroup()).id, user_id: T.user.id }),
+                                                                                         [204, 403, 403, 404, 404, 401, 401], { codes: conv, probe: 'id' })
+row('DELETE', '/conversations/{id}/participants/{user_id}', 'fresh G, removing yourself (= leave)', async (who) => ({ id: (await freshGroup()).id, user_id: session[who]?.user.id ?? X.user.id }),
+                                                                                         [204, 204, 204, 404, 404, 401, 401], { codes: conv, probe: 'id' })
+row('POST', '/conversations/{id}/leave', 'fresh G', async () => ({ id: (await freshGroup()).id }),
+                                                                                         [204, 204, 204, 404, 404, 401, 401], { codes: conv })
+row('DELETE', '/conversations/{id}/messages', 'fresh G', async () => ({ id: (await freshGroup()).id }),
+                                                                                         [204, 204, 204, 404, 404, 401, 401], { codes: conv })
+row('DELETE', '/messages/{id}', "M1's message in fresh G", async () => ({ id: (await freshGroup()).byM1 }),
+                                                                                         [200, 200, 403, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_ALLOWED' } })
+row('DELETE', '/messages/{id}', "A's message in fresh G", async () => ({ id: (await freshGroup()).byA }),
+                                                                                         [200, 403, 403, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_ALLOWED' } })
+row('DELETE', '/messages/{id}', "M1's fresh message in D", async () => ({ id: await send(M1, D) }),
+                                                                                         [403, 200, 404, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_ALLOWED' } })
+row('DELETE', '/messages/{id}', "A's fresh message in D", async () => ({ id: await send(A, D) }),
+                                                                                         [200, 403, 404, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_ALLOWED' } })
+// Last: clearing D hides its history from A and M1 for good.
+row('DELETE', '/conversations/{id}/messages', 'D (last: hides D from A and M1)', () => ({ id: D }),
+                                                                                         [204, 204, 404, 404, 404, 401, 401], { codes: conv })
+
+// ---- the run -----------------------------------------------------------------------------------------
+async function checkCell(t: Test, r: Row, who: Caller, cell: Cell) {
+  const ids = await r.ids(who)
+  const call = (values: Ids) => request(session[who], r.method, fill(r.template.replace(/ \{.*\}$/, ''), values), r.body?.(values, who), r.upload?.())
+  const res = await call(ids)
+  const [status, explicit] = typeof cell === 'number' ? [cell, undefined] : cell
+  if (status < 300) {
+    t.equal(res.statusCode, status, `${who} gets ${status}${res.statusCode >= 400 ? `: ${res.body}` : ''}`)
+    if (status === 204) t.equal(res.body, '', `${who}: no body`)
+    return
+  }
+  const code = explicit ?? (status === 401 ? (who === 'X' ? 'ACCOUNT_DELETED' : 'UNAUTHORIZED') : r.codes[status as 400 | 403 | 404])
+  const body = assertError(t, res, status, code)
+  if (status === 404 && explicit === undefined) {
+    const key = r.probe ?? Object.keys(ids)[0]
+    const random = randomUUID()
+    const probe = await call({ ...ids, [key]: random })
+    t.equal(probe.statusCode, 404, `${who}: a random ${key} is 404 too`)
+    // The answer may name the id the caller sent (USER_NOT_FOUND lists it in details): that is no leak.
+    const echoed = JSON.parse(probe.body.replaceAll(random, ids[key]))
+    t.same(body, echoed, `${who}: the same 404 as for a random ${key} (no existence leak)`)
+  }
+}
+
+for (const r of rows) {
+  await t.test(`${r.method} ${r.template} [${r.on}]`, async (t) => {
+    for (const who of CALLERS) {
+      const cell = r.cells[who]
+      await t.test(`${who} → ${Array.isArray(cell) ? cell.join(' ') : cell}`, (t) => checkCell(t, r, who, cell))
+    }
+  })
+}
+
+t.test('the deleted user X is refused everywhere, with ACCOUNT_DELETED', async (t) => {
+  assertError(t, await request(X, 'GET', '/users/me'), 401, 'ACCOUNT_DELETED')
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: X.user.username, password: 'Passw0rd' } })
+  assertError(t, login, 401)
+})
