@@ -5,7 +5,9 @@ import type { DB } from './database.ts'
 import { installErrorHandlers } from './errors.ts'
 import auth from './plugins/auth.ts'
 import docs from './plugins/docs.ts'
+import limits from './plugins/rate-limit.ts'
 import realtime from './plugins/realtime.ts'
+import security from './plugins/security.ts'
 import { installValidation } from './plugins/validation.ts'
 import authRoutes from './routes/auth.ts'
 import conversationRoutes from './routes/conversations.ts'
@@ -61,6 +63,8 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   app.removeContentTypeParser('text/plain')
   app.decorate('db', db)
 
+  await app.register(security, { corsOrigins: config.CORS_ORIGINS })
+  await app.register(limits, { config })
   await app.register(docs)
   await app.register(auth, { secret: jwtSecret, accessTtl: config.ACCESS_TOKEN_TTL, db })
 

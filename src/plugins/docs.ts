@@ -27,7 +27,8 @@ export default fp(
         ],
       },
     })
-    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true } })
+    // Swagger UI's pages set their own CSP (the API's allows nothing).
+    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true }, staticCSP: true })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   },
   { name: 'docs' },

@@ -7,27 +7,34 @@ const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, max
 
 export default async function authRoutes(app: App) {
   const { auth } = app.services
+  // Per client IP, stricter than the global limit; login also per username, so that spreading guesses
+  // over many addresses does not help (at the price that someone can slow down logins to one account).
+  const perIp = { rateLimit: app.authRateLimit }
 
   app.post('/auth/register', {
+    config: perIp,
     schema: {
       tags: ['auth'],
       summary: 'Create an account and sign in',
       body: Type.Object({ username: Username, password: Password, email: Type.Optional(Email), display_name: Type.Optional(DisplayName) }, { additionalProperties: false }),
-      response: { 201: AuthTokens, ...errors(400, 409, 413, 415) },
+      response: { 201: AuthTokens, ...errors(400, 409, 413, 415, 429) },
     },
   }, async (request, reply) => reply.code(201).send(await auth.register(request.body)))
 
   app.post('/auth/login', {
+    config: perIp,
+    preHandler: app.loginRateLimit,
     schema: {
       tags: ['auth'],
       summary: 'Sign in (JSON, or form-encoded as Swagger UI\'s Authorize sends it)',
       // Login checks credentials, not the rules for new passwords: an old password stays usable.
       body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 256 }) }),
-      response: { 200: AuthTokens, ...errors(400, 401, 413, 415) },
+      response: { 200: AuthTokens, ...errors(400, 401, 413, 415, 429) },
     },
   }, async (request) => auth.login(request.body.username, request.body.password))
 
   app.post('/auth/refresh', {
+    config: perIp,
     schema: {
       tags: ['auth'],
       summary: 'Trade a refresh token for a new pair; the old one stops working',
