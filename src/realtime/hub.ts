@@ -98,6 +98,10 @@ export class Hub {
       .select(['p.conversation_id', 'c.last_seq'])
       .where('p.user_id', '=', userId)
       .execute()
+      .catch((err) => {
+        this.unsubscribe(sub)
+        throw err
+      })
     for (const r of rows) {
       this.listener.follow(r.conversation_id, r.last_seq)
       this.join(user, userId, r.conversation_id)
