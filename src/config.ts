@@ -17,10 +17,14 @@ const ConfigSchema = Type.Object({
   MAX_GROUP_SIZE: Type.Integer({ minimum: 2, default: 256 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000 }),
-  AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 30 }),
+  AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 20 }),
+  AUTH_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   LOGIN_RATE_LIMIT_PER_USERNAME: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 15 * 60_000 }),
-  CORS_ORIGINS: Type.String({ default: '' }),
+  // Origins as browsers send them: scheme://host[:port], no path or trailing slash; or `*`.
+  CORS_ORIGINS: Type.String({ default: '', pattern: '^\\s*((\\*|https?://[^/,\\s]+)\\s*(,\\s*(\\*|https?://[^/,\\s]+)\\s*)*)?$' }),
+  // Whose X-Forwarded-For to believe for the client IP: empty (nobody), `true` (any peer), or the proxies' addresses/CIDRs.
+  TRUST_PROXY: Type.String({ default: '', pattern: '^(|true|false|[0-9a-fA-F.:/]+(\\s*,\\s*[0-9a-fA-F.:/]+)*)$' }),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1024, default: 25 * 1024 * 1024 }),
   MAX_AVATAR_BYTES: Type.Integer({ minimum: 1024, default: 5 * 1024 * 1024 }),
   WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, default: 64 * 1024 }),
@@ -49,3 +53,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 export class ConfigError extends Error {}
+
+/** TRUST_PROXY as Fastify's `trustProxy` option. */
+export function trustProxy(value: string): boolean | string {
+  return value === 'true' ? true : value === '' || value === 'false' ? false : value
+}

@@ -10,6 +10,10 @@ const login = (app: TestApp, username: string, password = 'Passw0rd') => post(ap
 const refresh = (app: TestApp, refresh_token: string) => post(app, '/auth/refresh', { refresh_token })
 const me = (app: TestApp, token: string) => client(app, { token }).get('/users/me')
 
+// These groups register and refresh dozens of times a minute from one address, which the per-IP auth limit
+// exists to stop; test/limits.test.ts tests that limit itself.
+const MANY_AUTH_CALLS = { AUTH_RATE_LIMIT_MAX: '1000' }
+
 /** An HS256 JWT signed by hand, so the secret and the claims are entirely the test's. */
 function handSigned(secret: string, claims: Record<string, unknown>) {
   const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
@@ -18,7 +22,7 @@ function handSigned(secret: string, claims: Record<string, unknown>) {
 }
 
 t.test('register', async (t) => {
-  const { app, db, config } = await buildTestApp(t)
+  const { app, db, config } = await buildTestApp(t, MANY_AUTH_CALLS)
 
   t.test('answers 201 with a token pair and the new user', async (t) => {
     const username = uniqueName('Reg')
@@ -195,7 +199,7 @@ t.test('login', async (t) => {
 })
 
 t.test('refresh', async (t) => {
-  const { app, db } = await buildTestApp(t)
+  const { app, db } = await buildTestApp(t, MANY_AUTH_CALLS)
 
   t.test('returns a new working pair; the old refresh token then fails', async (t) => {
     const s = await register(app)

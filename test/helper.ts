@@ -56,10 +56,7 @@ export type TestApp = Awaited<ReturnType<typeof buildApp>>
 /** The whole app on its own migrated database, closed when the test ends. */
 export async function buildTestApp(t: Test, env: Record<string, string> = {}) {
   const url = await testDatabase(t)
-  // Tests register and log in far faster than people: their limits are high unless a test sets its own
-  // (test/limits.test.ts tests the limits themselves).
-  const generous = { RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000', LOGIN_RATE_LIMIT_PER_USERNAME: '100000' }
-  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, JWT_SECRET, ...generous, ...env })
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, JWT_SECRET, ...env })
   const { db } = createDatabase(url, 5)
   await migrateToLatest(db)
   const app = await buildApp({ config, db, jwtSecret: JWT_SECRET, databaseUrl: url })

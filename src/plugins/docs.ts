@@ -14,7 +14,8 @@ export default fp(
           version: '0.1.0',
           description:
             'Real-time messaging: REST for writes and history, `GET /ws` for live events. ' +
-            'Use **Authorize** with a username and password (OAuth2 password flow against `/auth/login`) or paste an access token (bearer).',
+            'Use **Authorize** with a username and password (OAuth2 password flow against `/auth/login`) or paste an access token (bearer). ' +
+            'Any route may answer 429 `RATE_LIMITED` with `Retry-After` (seconds); the auth routes have stricter limits than the rest.',
         },
         components: {
           securitySchemes: {
@@ -27,8 +28,15 @@ export default fp(
         ],
       },
     })
-    // Swagger UI's pages set their own CSP (the API's allows nothing).
-    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true }, staticCSP: true })
+    // Swagger UI's pages set their own CSP (the API's allows nothing): its scripts and styles from this origin
+    // only, but without upgrade-insecure-requests, which would send the page's own assets to https:// when the
+    // service is reached over plain http (the default), and break it.
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      uiConfig: { persistAuthorization: true },
+      staticCSP: true,
+      transformStaticCSP: (csp) => csp.replace(/\s*upgrade-insecure-requests;?/, ''),
+    })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   },
   { name: 'docs' },

@@ -4,20 +4,27 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 
 /**
- * Security headers on every answer (the API serves JSON, so its CSP allows nothing; /docs and files set
- * their own), and CORS for the origins listed in CORS_ORIGINS only.
+ * Security headers on every answer, and CORS for the origins in CORS_ORIGINS only. Registered before the
+ * rate limits, so a 429 carries them too (a browser script can then read its Retry-After).
  */
 export default fp(
   async function security(app: FastifyInstance, opts: { corsOrigins: string }) {
-    await app.register(helmet, {
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    })
     const origins = opts.corsOrigins.split(',').map((o) => o.trim()).filter(Boolean)
+    await app.register(helmet, {
+      // The API answers JSON, which never needs to load anything: its CSP allows nothing. Pages set their
+      // own (Swagger UI at /docs, the web client at /), and so do files (GET /files/{id}: sandboxed).
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      // A web client on another listed origin shows files with <img src="/files/{id}?token=...">, a
+      // no-cors load that `same-origin` would block. Without CORS origins nothing else may embed them.
+      crossOriginResourcePolicy: { policy: origins.length ? 'cross-origin' : 'same-origin' },
+    })
     await app.register(cors, {
-      origin: origins.includes('*') ? true : origins.length ? origins : false,
-      methods: ['GET', 'POST', 'PATCH', 'DELETE'],
-      allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
-      exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+      // No origins: no CORS headers at all, so browsers keep other sites' scripts out. `*` is literal
+      // (tokens travel in a header, never in cookies, so no credentials mode is needed).
+      origin: origins.includes('*') ? '*' : origins.length ? origins : false,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'range', 'x-request-id'],
+      exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'content-disposition', 'content-range', 'x-request-id'],
       maxAge: 600,
     })
   },

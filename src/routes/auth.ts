@@ -7,8 +7,8 @@ const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, max
 
 export default async function authRoutes(app: App) {
   const { auth } = app.services
-  // Per client IP, stricter than the global limit; login also per username, so that spreading guesses
-  // over many addresses does not help (at the price that someone can slow down logins to one account).
+  // Per client IP and route, stricter than the global limit (which they replace); login also per username,
+  // so that spreading guesses over many addresses does not help (see plugins/rate-limit.ts).
   const perIp = { rateLimit: app.authRateLimit }
 
   app.post('/auth/register', {
@@ -39,7 +39,7 @@ export default async function authRoutes(app: App) {
       tags: ['auth'],
       summary: 'Trade a refresh token for a new pair; the old one stops working',
       body: RefreshBody,
-      response: { 200: AuthTokens, ...errors(400, 401) },
+      response: { 200: AuthTokens, ...errors(400, 401, 429) },
     },
   }, async (request) => auth.refresh(request.body.refresh_token))
 
