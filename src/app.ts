@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
-import type { Config } from './config.ts'
+import { type Config, trustProxy } from './config.ts'
 import type { DB } from './database.ts'
 import { installErrorHandlers } from './errors.ts'
 import auth from './plugins/auth.ts'
@@ -8,6 +8,7 @@ import docs from './plugins/docs.ts'
 import limits from './plugins/rate-limit.ts'
 import realtime from './plugins/realtime.ts'
 import security from './plugins/security.ts'
+import web from './plugins/web.ts'
 import { installValidation } from './plugins/validation.ts'
 import authRoutes from './routes/auth.ts'
 import conversationRoutes from './routes/conversations.ts'
@@ -52,6 +53,8 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     bodyLimit: config.BODY_LIMIT,
     // A request id from the load balancer is kept in the logs; otherwise Fastify makes one.
     requestIdHeader: 'x-request-id',
+    // Behind a load balancer, the client's IP (for the per-IP rate limits) comes from X-Forwarded-For.
+    trustProxy: trustProxy(config.TRUST_PROXY),
     // A malformed URL never reaches the error handler: answer it in the one error shape too.
     frameworkErrors: (err, _request, reply: FastifyReply) => {
       reply.code(400).send({ error: err.code === 'FST_ERR_BAD_URL' ? 'Malformed URL' : 'Malformed request', code: 'BAD_REQUEST' })
@@ -93,6 +96,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   await app.register(conversationRoutes)
   await app.register(messageRoutes)
   await app.register(fileRoutes, { config })
+  await app.register(web)
   if (databaseUrl) await app.register(realtime, { config, databaseUrl })
   return app
 }

@@ -1,0 +1,600 @@
+// Parley's web client: the public REST API and /ws only, no framework, no build step.
+import { Api, ApiError } from './api.js'
+import { $, day, h, randomId, time } from './dom.js'
+import { Live } from './live.js'
+
+const api = new Api()
+const state = {
+  me: null,
+  /** id → Conversation */
+  conversations: new Map(),
+  /** user id → { is_online, last_seen } from participants and presence frames */
+  presence: new Map(),
+  /** the open conversation */
+  open: null,
+  /** its messages, by id, and in seq order */
+  messages: new Map(),
+  hasOlder: false,
+  /** highest seq of the open conversation's messages read by someone else (for ✓✓) */
+  readByOthers: new Map(),
+  /** conversation id → highest seq I marked read */
+  myRead: new Map(),
+  /** conversation id → Map(user id → timer) */
+  typing: new Map(),
+  editing: null,
+}
+
+const live = new Live(api, { onEvent, onStatus })
+
+// ---------- session ----------
+
+api.onSession = (user) => {
+  if (!user) return signedOut()
+  const first = !state.me
+  state.me = user
+  $('#me').textContent = user.display_name || user.username
+  if (first) signedIn()
+}
+
+async function signedIn() {
+  $('#auth').hidden = true
+  $('#chat').hidden = false
+  await loadConversations()
+  live.start()
+}
+
+function signedOut() {
+  live.stop()
+  state.me = null
+  state.conversations.clear()
+  state.open = null
+  live.seqs.clear()
+  live.seen.clear()
+  $('#chat').hidden = true
+  $('#banner').hidden = true
+  $('#auth').hidden = false
+  $('#login-username').focus()
+}
+
+function onStatus(status) {
+  $('#banner').hidden = status === 'open'
+}
+
+// ---------- sign in / register ----------
+
+function showTab(name) {
+  for (const tab of ['login', 'register']) {
+    $(`#tab-${tab}`).setAttribute('aria-selected', String(tab === name))
+    $(`#${tab}-form`).hidden = tab !== name
+  }
+}
+$('#tab-login').addEventListener('click', () => showTab('login'))
+$('#tab-register').addEventListener('click', () => showTab('register'))
+
+const friendly = {
+  password: 'Use 8 or more characters with an upper-case letter, a lower-case letter and a digit',
+  username: 'Use 3–32 letters, digits or underscores',
+}
+
+/** The API's validation details ("/password must …") shown next to their fields. */
+function showErrors(form, prefix, err) {
+  for (const p of form.querySelectorAll('.field-error, .form-error')) p.textContent = ''
+  for (const input of form.querySelectorAll('input')) input.removeAttribute('aria-invalid')
+  const place = (field, text) => {
+    const slot = $(`#${prefix}-${field}-error`)
+    if (!slot) return false
+    slot.textContent = text
+    $(`#${prefix}-${field}`).setAttribute('aria-invalid', 'true')
+    return true
+  }
+  let placed = false
+  for (const detail of err.details ?? []) {
+    const m = /^\/(\w+)\s+(.*)$/.exec(detail)
+    if (!m) continue
+    const [, field, message] = m
+    const text = /pattern|format/.test(message) && friendly[field] ? friendly[field] : `${field.replace('_', ' ')} ${message}`
+    placed = place(field, text) || placed
+  }
+  if (err.code === 'USERNAME_TAKEN' || (err.status === 409 && /username/i.test(err.message))) placed = place('username', err.message)
+  else if (err.status === 409 && /email/i.test(err.message)) placed = place('email', err.message)
+  if (!placed) form.querySelector('.form-error').textContent = err.message || 'Something went wrong'
+}
+
+function formHandler(form, prefix, action) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault()
+    const button = form.querySelector('button[type=submit]')
+    button.disabled = true
+    try {
+      const fields = {}
+      for (const input of form.querySelectorAll('input')) if (input.value !== '') fields[input.name] = input.value
+      await action(fields)
+      form.reset()
+      showErrors(form, prefix, {})
+    } catch (err) {
+      showErrors(form, prefix, err instanceof ApiError ? err : { message: 'Network error: try again' })
+    } finally {
+      button.disabled = false
+    }
+  })
+}
+formHandler($('#login-form'), 'login', (f) => api.login(f.username ?? '', f.password ?? ''))
+formHandler($('#register-form'), 'register', (f) => api.register(f))
+$('#logout').addEventListener('click', () => api.logout())
+
+// ---------- conversations ----------
+
+const activity = (c) => c.last_message?.created_at ?? c.updated_at ?? c.created_at
+const others = (c) => c.participants.filter((p) => p.user.id !== state.me.id).map((p) => p.user)
+const title = (c) => (c.is_group ? c.name : others(c).map((u) => u.display_name || u.username).join(', ') || 'Just you')
+const userName = (id) => {
+  for (const c of state.conversations.values()) {
+    const p = c.participants.find((p) => p.user.id === id)
+    if (p) return p.user.display_name || p.user.username
+  }
+  return 'Someone'
+}
+const isOnline = (c) => !c.is_group && others(c).some((u) => state.presence.get(u.id)?.is_online)
+
+function addConversation(c) {
+  state.conversations.set(c.id, c)
+  for (const p of c.participants) if (!state.presence.has(p.user.id)) state.presence.set(p.user.id, { is_online: p.user.is_online })
+  live.known(c.id, c.last_seq)
+}
+
+async function loadConversations() {
+  const list = await api.get('/conversations?limit=100')
+  for (const c of list) addConversation(c)
+  renderList()
+}
+
+const loading = new Map()
+/** A conversation this client has not seen yet (a new chat, or one it was added to). */
+function fetchConversation(id) {
+  if (!loading.has(id)) {
+    loading.set(id, api.get(`/conversations/${id}`).then((c) => {
+      addConversation(c)
+      renderList()
+      return c
+    }).catch(() => null).finally(() => loading.delete(id)))
+  }
+  return loading.get(id)
+}
+
+function preview(c) {
+  const typers = [...(state.typing.get(c.id)?.keys() ?? [])]
+  if (typers.length) return h('span.preview.typing-preview', {}, 'typing…')
+  const m = c.last_message
+  if (!m) return h('span.preview', {}, 'No messages yet')
+  const who = m.message_type === 'system' ? '' : m.sender_id === state.me.id ? 'You: ' : c.is_group ? `${userName(m.sender_id)}: ` : ''
+  const text = m.message_type === 'text' || m.message_type === 'system' || m.is_deleted ? m.content : `[${m.message_type}] ${m.file_name ?? ''}`
+  return h(`span.preview${m.is_deleted ? '.deleted' : ''}`, {}, who, text)
+}
+
+function renderList() {
+  const list = [...state.conversations.values()].sort((a, b) => activity(b).localeCompare(activity(a)))
+  $('#no-conversations').hidden = list.length > 0
+  $('#conversations').replaceChildren(...list.map((c) => {
+    const online = isOnline(c)
+    const name = title(c)
+    const unread = c.unread_count > 0 && state.open?.id !== c.id
+    return h('li', {},
+      h('button.conversation', {
+        type: 'button',
+        dataset: { id: c.id },
+        'aria-current': state.open?.id === c.id ? 'true' : undefined,
+        onclick: () => openConversation(c.id),
+      },
+      h(`span.dot${online ? '.online' : ''}`, { role: 'img', 'aria-label': c.is_group ? 'group' : online ? 'online' : 'offline', hidden: c.is_group }),
+      h('span.name', {}, name),
+      h('time.when', { datetime: activity(c) }, time(activity(c))),
+      preview(c),
+      unread ? h('span.badge', { 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)) : null))
+  }))
+  renderHeader()
+}
+
+function renderHeader() {
+  const c = state.open
+  if (!c) return
+  $('#conv-title').textContent = title(c)
+  const dot = $('#conv-dot')
+  dot.hidden = c.is_group
+  const online = isOnline(c)
+  dot.className = `dot${online ? ' online' : ''}`
+  const other = others(c)[0]
+  $('#conv-status').textContent = c.is_group ? `${c.participants.length} members` : online ? 'online' : lastSeen(other && state.presence.get(other.id)?.last_seen)
+}
+
+const lastSeen = (iso) => (iso ? `last seen ${day(iso)} ${time(iso)}` : 'offline')
+
+// ---------- a conversation ----------
+
+async function openConversation(id) {
+  const c = state.conversations.get(id) ?? (await fetchConversation(id))
+  if (!c) return
+  state.open = c
+  state.messages = new Map()
+  state.editing = null
+  document.body.classList.add('show-conversation')
+  $('#composer').hidden = false
+  $('#composer-input').value = ''
+  renderList()
+  renderTyping()
+  $('#message-list').replaceChildren()
+  const page = await api.get(`/conversations/${id}/messages?limit=50`)
+  if (state.open !== c) return
+  for (const m of page) state.messages.set(m.id, m)
+  state.hasOlder = page.length === 50
+  renderMessages()
+  scrollToBottom()
+  await loadReceipts(c)
+  markRead()
+  $('#composer-input').focus()
+}
+
+async function loadOlder() {
+  const c = state.open
+  const oldest = sorted()[0]
+  if (!c || !oldest || !state.hasOlder || state.loadingOlder) return
+  state.loadingOlder = true
+  try {
+    const page = await api.get(`/conversations/${c.id}/messages?limit=50&before=${oldest.id}`)
+    if (state.open !== c) return
+    for (const m of page) if (!state.messages.has(m.id)) state.messages.set(m.id, m)
+    state.hasOlder = page.length === 50
+    const box = $('#messages')
+    const fromBottom = box.scrollHeight - box.scrollTop
+    renderMessages()
+    box.scrollTop = box.scrollHeight - fromBottom
+  } finally {
+    state.loadingOlder = false
+  }
+}
+$('#load-older').addEventListener('click', loadOlder)
+$('#messages').addEventListener('scroll', (e) => { if (e.target.scrollTop < 40) loadOlder() })
+
+/** ✓✓ on loaded history: has someone else read my latest messages? (reads cover everything earlier) */
+async function loadReceipts(c) {
+  if (c.participants.length < 2) return
+  const mine = sorted().filter((m) => m.sender_id === state.me.id && m.message_type !== 'system').reverse().slice(0, 3)
+  for (const m of mine) {
+    const receipts = await api.get(`/messages/${m.id}/receipts`).catch(() => [])
+    if (receipts.some((r) => r.user_id !== state.me.id)) {
+      readUpTo(c.id, m.seq)
+      break
+    }
+  }
+}
+
+function readUpTo(conversationId, seq) {
+  if ((state.readByOthers.get(conversationId) ?? -1) >= seq) return
+  state.readByOthers.set(conversationId, seq)
+  if (state.open?.id === conversationId) for (const el of document.querySelectorAll('#message-list .ticks')) setTicks(el)
+}
+
+function setTicks(el) {
+  const read = Number(el.dataset.seq) <= (state.readByOthers.get(state.open.id) ?? -1)
+  el.textContent = read ? '✓✓' : '✓'
+  el.classList.toggle('read', read)
+  el.setAttribute('aria-label', read ? 'Read' : 'Sent')
+}
+
+/** Marks the newest message from someone else read, when the page shows it. */
+function markRead() {
+  const c = state.open
+  if (!c || document.visibilityState !== 'visible') return
+  const latest = sorted().filter((m) => m.sender_id !== state.me.id).at(-1)
+  if (!latest || latest.seq <= (state.myRead.get(c.id) ?? -1)) {
+    if (c.unread_count) { c.unread_count = 0; renderList() }
+    return
+  }
+  state.myRead.set(c.id, latest.seq)
+  c.unread_count = 0
+  renderList()
+  api.post(`/messages/${latest.id}/read`).catch(() => state.myRead.delete(c.id))
+}
+document.addEventListener('visibilitychange', markRead)
+
+const sorted = () => [...state.messages.values()].sort((a, b) => a.seq - b.seq)
+
+function renderMessages() {
+  const items = []
+  let lastDay = null
+  for (const m of sorted()) {
+    const d = day(m.created_at)
+    if (d !== lastDay) items.push(h('li.day', { role: 'separator' }, d))
+    lastDay = d
+    items.push(messageItem(m))
+  }
+  $('#message-list').replaceChildren(...items)
+  $('#load-older').hidden = !state.hasOlder
+}
+
+function messageItem(m) {
+  if (m.message_type === 'system') return h('li.system', { dataset: { id: m.id } }, m.content)
+  const own = m.sender_id === state.me.id
+  const c = state.open
+  const body = m.is_deleted
+    ? h('p.text.deleted', {}, m.content)
+    : state.editing === m.id ? editor(m) : h('p.text', {}, m.content)
+  if (!m.is_deleted && m.file_url) {
+    body.append(h('a.file', { href: `${m.file_url}${m.file_url.includes('?') ? '&' : '?'}token=${encodeURIComponent(api.access)}`, download: m.file_name ?? '' }, m.file_name ?? 'file'))
+  }
+  const meta = h('span.meta', {},
+    m.is_edited && !m.is_deleted ? h('span.edited', {}, 'edited') : null,
+    h('time', { datetime: m.created_at }, time(m.created_at)),
+    own && !m.is_deleted ? h('span.ticks', { dataset: { seq: String(m.seq) } }) : null)
+  const ticks = meta.querySelector('.ticks')
+  if (ticks) setTicks(ticks)
+  const actions = own && !m.is_deleted && state.editing !== m.id
+    ? h('span.actions', {},
+      m.message_type === 'text' ? h('button', { type: 'button', 'aria-label': 'Edit message', onclick: () => startEdit(m.id) }, 'Edit') : null,
+      h('button', { type: 'button', 'aria-label': 'Delete message', onclick: (e) => confirmDelete(e.currentTarget, m.id) }, 'Delete'))
+    : null
+  return h(`li.message${own ? '.own' : '.theirs'}`, { dataset: { id: m.id } },
+    !own && c.is_group ? h('span.sender', {}, userName(m.sender_id)) : null,
+    body, meta, actions)
+}
+
+function editor(m) {
+  const input = h('textarea.edit-input', { 'aria-label': 'Edit message', rows: 2, maxlength: 5000 })
+  input.value = m.content
+  const save = async () => {
+    const content = input.value.trim()
+    if (!content || content === m.content) return cancel()
+    try {
+      const updated = await api.patch(`/messages/${m.id}`, { content })
+      state.editing = null
+      upsert(updated)
+    } catch (err) {
+      error.textContent = err.message
+    }
+  }
+  const cancel = () => { state.editing = null; replaceItem(m.id); $('#composer-input').focus() }
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); save() }
+    if (e.key === 'Escape') cancel()
+  })
+  const error = h('span.form-error', { role: 'alert' })
+  queueMicrotask(() => { input.focus(); input.select() })
+  return h('div.editor', {}, input,
+    h('button.primary', { type: 'button', onclick: save }, 'Save'),
+    h('button', { type: 'button', onclick: cancel }, 'Cancel'), error)
+}
+
+function startEdit(id) {
+  const previous = state.editing
+  state.editing = id
+  if (previous) replaceItem(previous)
+  replaceItem(id)
+}
+
+function confirmDelete(button, id) {
+  if (button.dataset.confirm) {
+    api.del(`/messages/${id}`).then(upsert).catch((err) => { button.textContent = err.message })
+    return
+  }
+  button.dataset.confirm = '1'
+  button.textContent = 'Confirm delete'
+  button.setAttribute('aria-label', 'Confirm delete')
+}
+
+function replaceItem(id) {
+  const el = document.querySelector(`#message-list [data-id="${CSS.escape(id)}"]`)
+  const m = state.messages.get(id)
+  if (el && m) el.replaceWith(messageItem(m))
+}
+
+const nearBottom = () => { const b = $('#messages'); return b.scrollHeight - b.scrollTop - b.clientHeight < 80 }
+const scrollToBottom = () => { const b = $('#messages'); b.scrollTop = b.scrollHeight }
+
+/** A message from a frame or an answer: added or updated in place, never shown twice. */
+function upsert(m) {
+  const c = state.conversations.get(m.conversation_id)
+  if (c && (!c.last_message || c.last_message.seq <= m.seq)) c.last_message = m
+  renderList()
+  if (state.open?.id !== m.conversation_id) return
+  const existing = state.messages.get(m.id)
+  if (existing && existing.updated_at > m.updated_at) return
+  state.messages.set(m.id, m)
+  if (existing) {
+    if (state.editing !== m.id || m.is_deleted) { if (state.editing === m.id) state.editing = null; replaceItem(m.id) }
+    return
+  }
+  const stick = nearBottom() || m.sender_id === state.me.id
+  const last = sorted().at(-2)
+  if (last && last.seq > m.seq) renderMessages()
+  else {
+    const list = $('#message-list')
+    if (!last || day(last.created_at) !== day(m.created_at)) list.append(h('li.day', { role: 'separator' }, day(m.created_at)))
+    list.append(messageItem(m))
+  }
+  if (stick) scrollToBottom()
+  markRead()
+}
+
+// ---------- composing ----------
+
+const input = $('#composer-input')
+let typingSent = 0
+let typingTimer = null
+
+function typing(isTyping) {
+  const c = state.open
+  if (!c) return
+  clearTimeout(typingTimer)
+  if (isTyping) {
+    if (Date.now() - typingSent > 3000) {
+      typingSent = Date.now()
+      live.send({ type: 'typing', conversation_id: c.id, is_typing: true })
+    }
+    typingTimer = setTimeout(() => typing(false), 4000)
+  } else if (typingSent) {
+    typingSent = 0
+    live.send({ type: 'typing', conversation_id: c.id, is_typing: false })
+  }
+}
+
+input.addEventListener('input', () => {
+  input.style.height = 'auto'
+  input.style.height = `${Math.min(input.scrollHeight, 160)}px`
+  typing(input.value.length > 0)
+})
+input.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault()
+    $('#composer').requestSubmit()
+  }
+})
+$('#composer').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const c = state.open
+  const content = input.value.trim()
+  const error = $('#composer .form-error')
+  error.textContent = ''
+  if (!c || !content) return
+  typing(false)
+  input.value = ''
+  input.style.height = 'auto'
+  const clientId = randomId()
+  for (let attempt = 0; ; attempt++) {
+    try {
+      upsert(await api.post('/messages', { conversation_id: c.id, content, client_id: clientId }))
+      return
+    } catch (err) {
+      // A network failure is retried with the same client_id: the server keeps the first send only.
+      if (err instanceof ApiError || attempt >= 2) {
+        error.textContent = `Not sent: ${err.message}`
+        if (!input.value) input.value = content
+        return
+      }
+    }
+  }
+})
+
+function renderTyping() {
+  const c = state.open
+  const typers = c ? [...(state.typing.get(c.id)?.keys() ?? [])].map(userName) : []
+  $('#typing').textContent = typers.length ? `${typers.join(', ')} ${typers.length > 1 ? 'are' : 'is'} typing…` : ''
+}
+
+function setTyping({ conversation_id: id, user_id: user, is_typing: on }) {
+  const map = state.typing.get(id) ?? new Map()
+  state.typing.set(id, map)
+  clearTimeout(map.get(user))
+  if (on) map.set(user, setTimeout(() => setTyping({ conversation_id: id, user_id: user, is_typing: false }), 7000))
+  else map.delete(user)
+  renderTyping()
+  renderList()
+}
+
+// ---------- new chat ----------
+
+const search = $('#search')
+$('#new-chat').addEventListener('click', () => {
+  search.hidden = !search.hidden
+  $('#new-chat').setAttribute('aria-expanded', String(!search.hidden))
+  if (!search.hidden) $('#search-input').focus()
+})
+search.addEventListener('submit', (e) => e.preventDefault())
+search.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeSearch() })
+function closeSearch() {
+  search.hidden = true
+  $('#new-chat').setAttribute('aria-expanded', 'false')
+  $('#search-input').value = ''
+  $('#search-results').replaceChildren()
+  $('#new-chat').focus()
+}
+let searchTimer
+$('#search-input').addEventListener('input', (e) => {
+  clearTimeout(searchTimer)
+  const query = e.target.value.trim()
+  searchTimer = setTimeout(async () => {
+    if (!query) return $('#search-results').replaceChildren()
+    const users = await api.get(`/users?query=${encodeURIComponent(query)}&limit=10`).catch(() => [])
+    if ($('#search-input').value.trim() !== query) return
+    const found = users.filter((u) => u.id !== state.me.id)
+    $('#search-results').replaceChildren(...(found.length
+      ? found.map((u) => h('li', {}, h('button', { type: 'button', onclick: () => startChat(u) },
+        h('span.name', {}, u.display_name || u.username), ' ', h('span.username', {}, `@${u.username}`))))
+      : [h('li.empty', {}, 'Nobody found')]))
+  }, 200)
+})
+
+async function startChat(user) {
+  const c = await api.post('/conversations', { participant_ids: [user.id], is_group: false })
+  if (!state.conversations.has(c.id)) addConversation(c)
+  closeSearch()
+  await openConversation(c.id)
+}
+
+$('#back').addEventListener('click', () => {
+  document.body.classList.remove('show-conversation')
+  state.open = null
+  $('#composer').hidden = true
+  $('#conv-title').textContent = 'Select a conversation'
+  $('#conv-status').textContent = ''
+  $('#message-list').replaceChildren()
+  renderList()
+})
+
+// ---------- live events ----------
+
+async function onEvent(frame) {
+  const { type, conversation_id: id, data } = frame
+  if (type === 'presence') {
+    state.presence.set(data.user_id, { is_online: data.is_online, last_seen: data.last_seen })
+    return renderList()
+  }
+  if (type === 'typing_indicator') return setTyping(data)
+  if (!id || typeof frame.seq !== 'number') return
+  if (!state.conversations.has(id)) {
+    // Loaded after the event: its state already includes it.
+    if (type !== 'participant_removed') await fetchConversation(id)
+    return
+  }
+  const c = state.conversations.get(id)
+  switch (type) {
+    case 'new_message':
+      if (data.sender_id !== state.me.id && state.open?.id !== id) c.unread_count += 1
+      if (data.sender_id) setTyping({ conversation_id: id, user_id: data.sender_id, is_typing: false })
+      upsert(data)
+      break
+    case 'message_edited':
+    case 'message_deleted':
+      upsert(data)
+      break
+    case 'message_read':
+      if (data.user_id === state.me.id) {
+        if (state.open?.id !== id) { c.unread_count = 0; renderList() }
+      } else {
+        const m = state.messages.get(data.message_id) ?? (state.open?.id === id ? await api.get(`/messages/${data.message_id}`).catch(() => null) : null)
+        if (m) readUpTo(id, m.seq)
+      }
+      break
+    case 'participant_removed':
+      if (data.user_id === state.me.id) {
+        state.conversations.delete(id)
+        if (state.open?.id === id) $('#back').click()
+        renderList()
+        break
+      }
+    // falls through: someone else left or was removed
+    case 'participant_added':
+    case 'conversation_updated': {
+      const fresh = type === 'conversation_updated' ? data : await api.get(`/conversations/${id}`).catch(() => null)
+      if (fresh) {
+        Object.assign(c, fresh, { last_message: c.last_message, unread_count: c.unread_count })
+        for (const p of c.participants) if (!state.presence.has(p.user.id)) state.presence.set(p.user.id, { is_online: p.user.is_online })
+      }
+      renderList()
+      break
+    }
+  }
+}
+
+// ---------- start ----------
+
+if (api.hasStoredSession) api.refresh().catch(() => signedOut())
+else signedOut()
