@@ -35,8 +35,8 @@ export default async function conversationRoutes(app: App) {
     }
     const others = participant_ids.filter((id) => id !== request.userId)
     if (others.length !== 1) throw badRequest('A direct conversation has exactly one other participant', 'INVALID_PARTICIPANTS')
-    const { conversation, created } = await conversations.openDirect(request.userId, others[0])
-    return reply.code(created ? 201 : 200).send(conversation)
+    const { id, created } = await conversations.openDirect(request.userId, others[0])
+    return reply.code(created ? 201 : 200).send(await conversations.get(id, request.userId))
   })
 
   app.get('/conversations', {

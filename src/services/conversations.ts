@@ -116,28 +116,31 @@ export class ConversationsService {
     return found
   }
 
-  /** The direct conversation of a pair, created on first use. `created` tells which. */
-  async openDirect(userId: string, otherId: string): Promise<{ conversation: Conversation; created: boolean }> {
+  /** The id of the direct conversation of a pair, created on first use; `created` tells which. */
+  async openDirect(userId: string, otherId: string): Promise<{ id: string; created: boolean }> {
     if (otherId === userId) throw badRequest('A direct conversation needs another user', 'INVALID_PARTICIPANTS')
     await this.assertUsersExist(this.db, [otherId])
     const directKey = [userId, otherId].sort().join(':')
-    const created = await this.db.transaction().execute(async (trx) => {
+    const find = () => this.db.selectFrom('conversations').select('id').where('direct_key', '=', directKey).executeTakeFirst()
+    const existing = await find()
+    if (existing) return { id: existing.id, created: false }
+    const id = await this.db.transaction().execute(async (trx) => {
       await actAs(trx, userId)
+      // Two first messages at once: one insert wins, the other finds its conversation below.
       const conv = await trx
         .insertInto('conversations')
         .values({ is_group: false, created_by: userId, direct_key: directKey })
         .onConflict((oc) => oc.column('direct_key').doNothing())
         .returning('id')
         .executeTakeFirst()
-      if (!conv) return false
+      if (!conv) return undefined
       await trx
         .insertInto('participants')
         .values([userId, otherId].map((user_id) => ({ conversation_id: conv.id, user_id, role: 'member' as Role })))
         .execute()
-      return true
+      return conv.id
     })
-    const existing = await this.db.selectFrom('conversations').select('id').where('direct_key', '=', directKey).executeTakeFirstOrThrow()
-    return { conversation: await this.get(existing.id, userId), created }
+    return id ? { id, created: true } : { id: (await find())!.id, created: false }
   }
 
   async createGroup(userId: string, name: string, participantIds: string[]): Promise<Conversation> {

@@ -60,7 +60,7 @@ export class MessagesService {
     }
     let conversationId: string
     if (input.recipient_id !== undefined) {
-      conversationId = (await this.conversations.openDirect(userId, input.recipient_id)).conversation.id
+      conversationId = (await this.conversations.openDirect(userId, input.recipient_id)).id
     } else {
       conversationId = (await this.conversations.membership(input.conversation_id!, userId)).conversation_id
     }
