@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import t from 'tap'
@@ -21,6 +22,14 @@ const ENV = {
   AUTH_RATE_LIMIT_MAX: '100000',
 }
 const XSS = '<img src=x onerror=alert(1)>'
+/** A valid 1×1 PNG. */
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
+/** Every <img> matching the selector has loaded and decoded (naturalWidth > 0), and there is at least one. */
+const imagesLoaded = (page: Page, selector: string) =>
+  page.waitForFunction((sel) => {
+    const imgs = [...document.querySelectorAll<HTMLImageElement>(sel)]
+    return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0)
+  }, selector, { timeout: WAIT })
 
 /** Collects what must not happen on a page: dialogs (an alert() from injected markup), script errors, CSP violations. */
 function watch(page: Page, name: string, problems: string[]) {
@@ -154,6 +163,55 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bubble(bob, 'And after', 'theirs').waitFor({ timeout: WAIT })
   const texts = await bob.locator('#message-list li.message .text').allTextContents()
   t.same(texts, ['Hello Bob, edited', XSS, 'Hi Alice\nhow are you?', 'This message was deleted', 'While you were away', 'And after'], 'every message once, in order')
+
+  // Alice makes a group with Bob; Bob sees it appear, and its new name live.
+  await bob.getByRole('button', { name: 'Back to conversations' }).click()
+  await alice.getByRole('button', { name: 'New group' }).click()
+  const groupDialog = alice.locator('#group-dialog')
+  await groupDialog.getByLabel('Group name').fill('Weekend')
+  await groupDialog.getByLabel('Add people').fill('bob')
+  await groupDialog.locator('#group-results').getByRole('button', { name: /Bob/ }).click({ timeout: WAIT })
+  await groupDialog.locator('#group-picked', { hasText: 'Bob' }).waitFor({ timeout: WAIT })
+  await groupDialog.getByRole('button', { name: 'Create group' }).click()
+  await alice.locator('#conv-title').filter({ hasText: 'Weekend' }).waitFor({ timeout: WAIT })
+  const bobGroup = bob.locator('#conversations button.conversation').filter({ has: bob.locator('.name', { hasText: /^Weekend/ }) })
+  await bobGroup.locator('.name', { hasText: /^Weekend$/ }).waitFor({ timeout: WAIT })
+  await alice.getByRole('button', { name: 'Group settings' }).click()
+  const settings = alice.locator('#settings-dialog')
+  await settings.locator('#settings-members li', { hasText: 'Bob' }).filter({ hasText: 'member' }).waitFor({ timeout: WAIT })
+  await settings.locator('#settings-members li', { hasText: 'Alice (you)' }).filter({ hasText: 'admin' }).waitFor({ timeout: WAIT })
+  await settings.getByLabel('Group name').fill('Weekend plans')
+  await settings.getByRole('button', { name: 'Rename' }).click()
+  await alice.locator('#conv-title').filter({ hasText: 'Weekend plans' }).waitFor({ timeout: WAIT })
+  await bobGroup.locator('.name', { hasText: 'Weekend plans' }).waitFor({ timeout: WAIT })
+  await alice.keyboard.press('Escape')
+  await settings.waitFor({ state: 'hidden', timeout: WAIT })
+  await bobGroup.click()
+  await bob.locator('#conv-title').filter({ hasText: 'Weekend plans' }).waitFor({ timeout: WAIT })
+
+  // Alice sends an image with a caption; Bob sees it rendered.
+  const dir = await mkdtemp(path.join(tmpdir(), 'parley-web-'))
+  const png = path.join(dir, 'dot.png')
+  await writeFile(png, PNG)
+  await composer.fill('A picture')
+  await alice.getByLabel('Attach a file').setInputFiles(png)
+  await bubble(bob, 'A picture', 'theirs').locator('img').waitFor({ timeout: WAIT })
+  await imagesLoaded(bob, '#message-list li.message.theirs img')
+  await imagesLoaded(alice, '#message-list li.message.own img')
+  t.equal(await composer.inputValue(), '', 'the caption went with the image')
+
+  // Alice sets her avatar in her profile: it replaces her initials.
+  t.equal(await alice.locator('#me-avatar img').count(), 0, 'initials before')
+  await alice.getByRole('button', { name: 'Profile' }).click()
+  await alice.locator('#profile-dialog').getByLabel('Avatar', { exact: true }).setInputFiles(png)
+  await imagesLoaded(alice, '#me-avatar img')
+  await imagesLoaded(alice, '#profile-avatar img')
+  await alice.keyboard.press('Escape')
+  await alice.locator('#profile-dialog').waitFor({ state: 'hidden', timeout: WAIT })
+  await alice.getByRole('button', { name: 'Group settings' }).click()
+  await imagesLoaded(alice, '#settings-members img')
+  await alice.screenshot({ path: path.join(SCREENSHOTS, 'group.png') })
+  await alice.keyboard.press('Escape')
 
   t.same(problems, [], 'no dialogs, script errors or CSP violations')
   t.comment(`browser test wall time: ${((Date.now() - started) / 1000).toFixed(1)} s`)

@@ -25,9 +25,10 @@ export class Api {
 
   async request(method, url, body, { auth = true, retry = true } = {}) {
     const headers = {}
-    if (body !== undefined) headers['content-type'] = 'application/json'
+    const form = body instanceof FormData
+    if (body !== undefined && !form) headers['content-type'] = 'application/json'
     if (auth && this.access) headers.authorization = `Bearer ${this.access}`
-    const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    const res = await fetch(url, { method, headers, body: body === undefined || form ? body : JSON.stringify(body) })
     if (res.status === 401 && auth && retry && sessionStorage.getItem(REFRESH_KEY)) {
       await this.refresh()
       return this.request(method, url, body, { auth, retry: false })
@@ -42,6 +43,14 @@ export class Api {
   post = (url, body) => this.request('POST', url, body)
   patch = (url, body) => this.request('PATCH', url, body)
   del = (url) => this.request('DELETE', url)
+  /** A multipart upload of one file, in the field `file`. */
+  upload = (url, file) => {
+    const form = new FormData()
+    form.append('file', file)
+    return this.request('POST', url, form)
+  }
+  /** A /files URL usable where no header can be sent (<img src>, <video src>, a download link). */
+  fileUrl = (url) => `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.access)}`
 
   async login(username, password) {
     this.accept(await this.request('POST', '/auth/login', { username, password }, { auth: false }))

@@ -33,6 +33,7 @@ api.onSession = (user) => {
   const first = !state.me
   state.me = user
   $('#me').textContent = user.display_name || user.username
+  $('#me-avatar').replaceChildren(avatar(user.avatar_url, user.display_name || user.username))
   if (first) signedIn()
 }
 
@@ -50,6 +51,7 @@ function signedOut() {
   state.open = null
   live.seqs.clear()
   live.seen.clear()
+  for (const d of document.querySelectorAll('dialog[open]')) d.close()
   $('#chat').hidden = true
   $('#banner').hidden = true
   $('#auth').hidden = false
@@ -97,6 +99,7 @@ function showErrors(form, prefix, err) {
   }
   if (err.code === 'USERNAME_TAKEN' || (err.status === 409 && /username/i.test(err.message))) placed = place('username', err.message)
   else if (err.status === 409 && /email/i.test(err.message)) placed = place('email', err.message)
+  else if (err.code === 'WRONG_PASSWORD' || err.code === 'CURRENT_PASSWORD_REQUIRED') placed = place('current_password', err.message)
   if (!placed) form.querySelector('.form-error').textContent = err.message || 'Something went wrong'
 }
 
@@ -134,10 +137,17 @@ const userName = (id) => {
   }
   return 'Someone'
 }
+const initials = (name) => (name || '?').split(/\s+/).filter(Boolean).slice(0, 2).map((w) => [...w][0].toUpperCase()).join('') || '?'
+/** A picture from /files (with the token in the URL, as <img> sends no header), or initials. */
+const avatar = (url, name) => (url ? h('img.avatar', { src: api.fileUrl(url), alt: '' }) : h('span.avatar', { 'aria-hidden': 'true' }, initials(name)))
+const convAvatar = (c) => (c.is_group ? avatar(c.avatar_url, c.name) : avatar(others(c)[0]?.avatar_url, title(c)))
+const size = (n) => (n == null ? '' : n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`)
+const isAdmin = (c) => c.participants.some((p) => p.user.id === state.me.id && p.role === 'admin')
 const isOnline = (c) => !c.is_group && others(c).some((u) => state.presence.get(u.id)?.is_online)
 
 function addConversation(c) {
   state.conversations.set(c.id, c)
+  if (state.open?.id === c.id) state.open = c
   for (const p of c.participants) if (!state.presence.has(p.user.id)) state.presence.set(p.user.id, { is_online: p.user.is_online })
   live.known(c.id, c.last_seq)
 }
@@ -185,7 +195,8 @@ function renderList() {
         'aria-current': state.open?.id === c.id ? 'true' : undefined,
         onclick: () => openConversation(c.id),
       },
-      h(`span.dot${online ? '.online' : ''}`, { role: 'img', 'aria-label': c.is_group ? 'group' : online ? 'online' : 'offline', hidden: c.is_group }),
+      h('span.pic', {}, convAvatar(c),
+        h(`span.dot${online ? '.online' : ''}`, { role: 'img', 'aria-label': c.is_group ? 'group' : online ? 'online' : 'offline', hidden: c.is_group })),
       h('span.name', {}, name),
       h('time.when', { datetime: activity(c) }, time(activity(c))),
       preview(c),
@@ -198,6 +209,8 @@ function renderHeader() {
   const c = state.open
   if (!c) return
   $('#conv-title').textContent = title(c)
+  $('#conv-avatar').replaceChildren(convAvatar(c))
+  $('#group-settings').hidden = !c.is_group
   const dot = $('#conv-dot')
   dot.hidden = c.is_group
   const online = isOnline(c)
@@ -317,9 +330,16 @@ function messageItem(m) {
   const c = state.open
   const body = m.is_deleted
     ? h('p.text.deleted', {}, m.content)
-    : state.editing === m.id ? editor(m) : h('p.text', {}, m.content)
+    : state.editing === m.id ? editor(m) : m.content ? h('p.text', {}, m.content) : null
+  let media = null
   if (!m.is_deleted && m.file_url) {
-    body.append(h('a.file', { href: `${m.file_url}${m.file_url.includes('?') ? '&' : '?'}token=${encodeURIComponent(api.access)}`, download: m.file_name ?? '' }, m.file_name ?? 'file'))
+    const src = api.fileUrl(m.file_url)
+    const name = m.file_name ?? 'file'
+    media = m.message_type === 'image'
+      ? h('a.media', { href: src, target: '_blank', rel: 'noopener', 'aria-label': `Open image ${name}` }, h('img', { src, alt: name }))
+      : m.message_type === 'video'
+        ? h('video.media', { src, controls: true, preload: 'metadata', 'aria-label': name })
+        : h('a.file', { href: src, download: name }, `📎 ${name}`, h('span.size', {}, ` ${size(m.file_size)}`))
   }
   const meta = h('span.meta', {},
     m.is_edited && !m.is_deleted ? h('span.edited', {}, 'edited') : null,
@@ -334,7 +354,7 @@ function messageItem(m) {
     : null
   return h(`li.message${own ? '.own' : '.theirs'}`, { dataset: { id: m.id } },
     !own && c.is_group ? h('span.sender', {}, userName(m.sender_id)) : null,
-    body, meta, actions)
+    media, body, meta, actions)
 }
 
 function editor(m) {
@@ -584,15 +604,255 @@ async function onEvent(frame) {
     case 'participant_added':
     case 'conversation_updated': {
       const fresh = type === 'conversation_updated' ? data : await api.get(`/conversations/${id}`).catch(() => null)
-      if (fresh) {
-        Object.assign(c, fresh, { last_message: c.last_message, unread_count: c.unread_count })
-        for (const p of c.participants) if (!state.presence.has(p.user.id)) state.presence.set(p.user.id, { is_online: p.user.is_online })
-      }
+      if (fresh) applyConversation(c, fresh)
       renderList()
+      renderSettings()
       break
     }
   }
 }
+
+function applyConversation(c, fresh) {
+  Object.assign(c, fresh, { last_message: c.last_message, unread_count: c.unread_count })
+  for (const p of c.participants) if (!state.presence.has(p.user.id)) state.presence.set(p.user.id, { is_online: p.user.is_online })
+}
+
+// ---------- attachments ----------
+
+$('#attach').addEventListener('change', async (e) => {
+  const file = e.target.files[0]
+  const c = state.open
+  e.target.value = ''
+  if (!file || !c) return
+  const error = $('#composer .form-error')
+  error.textContent = ''
+  const caption = input.value.trim()
+  const query = new URLSearchParams({ conversation_id: c.id })
+  if (caption) query.set('caption', caption)
+  try {
+    upsert(await api.upload(`/messages/upload?${query}`, file))
+    if (caption && input.value.trim() === caption) { input.value = ''; typing(false) }
+  } catch (err) {
+    error.textContent = `Not sent: ${err.message}`
+  }
+})
+
+// ---------- dialogs ----------
+
+for (const d of document.querySelectorAll('dialog')) {
+  for (const b of d.querySelectorAll('.close')) b.addEventListener('click', () => d.close())
+  // Esc closes a modal <dialog> by itself; focus goes back to what opened it.
+  d.addEventListener('close', () => d.opener?.focus())
+}
+function showDialog(d, opener) {
+  for (const p of d.querySelectorAll('.field-error, .form-error')) p.textContent = ''
+  d.opener = opener
+  d.showModal()
+}
+
+/** A people search that offers the users `exclude()` does not hold; a click picks one. */
+function peopleSearch(field, results, exclude, pick) {
+  let timer
+  field.addEventListener('keydown', (e) => { if (e.key === 'Enter') e.preventDefault() })
+  field.addEventListener('input', () => {
+    clearTimeout(timer)
+    const query = field.value.trim()
+    timer = setTimeout(async () => {
+      if (!query) return results.replaceChildren()
+      const users = await api.get(`/users?query=${encodeURIComponent(query)}&limit=10`).catch(() => [])
+      if (field.value.trim() !== query) return
+      const found = users.filter((u) => u.id !== state.me.id && !exclude().has(u.id))
+      results.replaceChildren(...(found.length
+        ? found.map((u) => h('li', {}, h('button', {
+          type: 'button',
+          onclick: () => { field.value = ''; results.replaceChildren(); field.focus(); pick(u) },
+        }, avatar(u.avatar_url, u.display_name || u.username), h('span.name', {}, u.display_name || u.username), ' ', h('span.username', {}, `@${u.username}`))))
+        : [h('li.empty', {}, 'Nobody found')]))
+    }, 200)
+  })
+}
+
+// ---------- new group ----------
+
+const picked = new Map()
+function renderPicked() {
+  $('#group-picked').replaceChildren(...[...picked.values()].map((u) => {
+    const name = u.display_name || u.username
+    return h('li', {}, name, h('button', { type: 'button', 'aria-label': `Remove ${name}`, onclick: () => { picked.delete(u.id); renderPicked() } }, '×'))
+  }))
+}
+$('#new-group').addEventListener('click', (e) => {
+  picked.clear()
+  renderPicked()
+  $('#group-form').reset()
+  $('#group-results').replaceChildren()
+  showDialog($('#group-dialog'), e.currentTarget)
+  $('#group-name').focus()
+})
+peopleSearch($('#group-search'), $('#group-results'), () => new Set(picked.keys()), (u) => { picked.set(u.id, u); renderPicked() })
+$('#group-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const name = $('#group-name').value.trim()
+  const error = $('#group-form .form-error')
+  error.textContent = ''
+  if (!name) { error.textContent = 'Give the group a name'; return }
+  try {
+    const c = await api.post('/conversations', { is_group: true, name, participant_ids: [...picked.keys()] })
+    if (!state.conversations.has(c.id)) addConversation(c)
+    $('#group-dialog').close()
+    await openConversation(c.id)
+  } catch (err) {
+    error.textContent = err.message
+  }
+})
+
+// ---------- group settings ----------
+
+const settings = $('#settings-dialog')
+const settingsError = (text) => { $('#settings-dialog .form-error').textContent = text }
+$('#group-settings').addEventListener('click', (e) => {
+  if (!state.open?.is_group) return
+  showDialog(settings, e.currentTarget)
+  renderSettings(true)
+})
+
+function renderSettings(fresh = false) {
+  if (!settings.open) return
+  const c = state.open
+  if (!c?.is_group || !state.conversations.has(c.id)) return settings.close()
+  const admin = isAdmin(c)
+  const name = $('#settings-name')
+  if (fresh || document.activeElement !== name) name.value = c.name
+  name.readOnly = !admin
+  $('#rename').hidden = !admin
+  $('#settings-avatar').replaceChildren(convAvatar(c))
+  $('label[for=settings-avatar-input]').hidden = !admin
+  $('#settings-avatar-input').disabled = !admin
+  $('#settings-add').hidden = !admin
+  const members = [...c.participants].sort((a, b) => (a.role === b.role ? 0 : a.role === 'admin' ? -1 : 1))
+  $('#settings-members').replaceChildren(...members.map((p) => {
+    const who = p.user.display_name || p.user.username
+    const me = p.user.id === state.me.id
+    return h('li', {}, avatar(p.user.avatar_url, who), h('span.name', {}, me ? `${who} (you)` : who), h('span.role', {}, p.role),
+      admin && !me ? h('span.member-actions', {},
+        h('button', { type: 'button', 'aria-label': p.role === 'admin' ? `Make ${who} a member` : `Make ${who} an admin`, onclick: () => groupAction(c, () => api.patch(`/conversations/${c.id}/participants/${p.user.id}`, { role: p.role === 'admin' ? 'member' : 'admin' })) }, p.role === 'admin' ? 'Demote' : 'Promote'),
+        h('button.danger', { type: 'button', 'aria-label': `Remove ${who}`, onclick: () => groupAction(c, () => api.del(`/conversations/${c.id}/participants/${p.user.id}`)) }, 'Remove'))
+        : null)
+  }))
+}
+
+/** A change to a group, then its fresh state (the live frame brings it too; whichever comes first wins). */
+async function groupAction(c, action) {
+  settingsError('')
+  try {
+    const answer = await action()
+    const fresh = answer?.participants ? answer : await api.get(`/conversations/${c.id}`)
+    applyConversation(c, fresh)
+    renderList()
+    renderSettings()
+  } catch (err) {
+    settingsError(err.message)
+  }
+}
+$('#rename-form').addEventListener('submit', (e) => {
+  e.preventDefault()
+  const c = state.open
+  const name = $('#settings-name').value.trim()
+  if (!c || !name) return settingsError('Give the group a name')
+  groupAction(c, () => api.patch(`/conversations/${c.id}`, { name }))
+})
+$('#settings-avatar-input').addEventListener('change', (e) => {
+  const file = e.target.files[0]
+  e.target.value = ''
+  const c = state.open
+  if (file && c) groupAction(c, () => api.upload(`/conversations/${c.id}/avatar`, file))
+})
+peopleSearch($('#settings-search'), $('#settings-results'), () => new Set(state.open?.participants.map((p) => p.user.id) ?? []),
+  (u) => { const c = state.open; if (c) groupAction(c, () => api.post(`/conversations/${c.id}/participants`, { user_ids: [u.id] })) })
+$('#leave').addEventListener('click', async () => {
+  const c = state.open
+  if (!c) return
+  try {
+    await api.post(`/conversations/${c.id}/leave`)
+    state.conversations.delete(c.id)
+    settings.close()
+    $('#back').click()
+  } catch (err) {
+    settingsError(err.message)
+  }
+})
+
+// ---------- profile ----------
+
+const profile = $('#profile-dialog')
+function setMe(user) {
+  state.me = { ...state.me, ...user }
+  for (const c of state.conversations.values()) for (const p of c.participants) if (p.user.id === state.me.id) Object.assign(p.user, user)
+  const name = state.me.display_name || state.me.username
+  $('#me').textContent = name
+  $('#me-avatar').replaceChildren(avatar(state.me.avatar_url, name))
+  $('#profile-avatar').replaceChildren(avatar(state.me.avatar_url, name))
+}
+const resetDelete = () => {
+  const b = $('#delete-account')
+  delete b.dataset.confirm
+  b.textContent = 'Delete account'
+  b.removeAttribute('aria-label')
+}
+$('#profile-open').addEventListener('click', (e) => {
+  $('#profile-display_name').value = state.me.display_name ?? ''
+  $('#password-form').reset()
+  resetDelete()
+  setMe({})
+  showDialog(profile, e.currentTarget)
+})
+$('#name-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  $('#profile-display_name-error').textContent = ''
+  try {
+    setMe(await api.patch('/users/me', { display_name: $('#profile-display_name').value.trim() }))
+  } catch (err) {
+    $('#profile-display_name-error').textContent = err.message
+  }
+})
+$('#profile-avatar-input').addEventListener('change', async (e) => {
+  const file = e.target.files[0]
+  e.target.value = ''
+  $('#profile-avatar-error').textContent = ''
+  if (!file) return
+  try {
+    setMe(await api.upload('/users/me/avatar', file))
+  } catch (err) {
+    $('#profile-avatar-error').textContent = err.message
+  }
+})
+$('#password-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const form = e.currentTarget
+  try {
+    await api.patch('/users/me', { password: $('#profile-password').value, current_password: $('#profile-current_password').value })
+    form.reset()
+    showErrors(form, 'profile', {})
+    form.querySelector('.form-error').textContent = 'Password changed'
+  } catch (err) {
+    showErrors(form, 'profile', err instanceof ApiError ? err : { message: 'Network error: try again' })
+  }
+})
+$('#delete-account').addEventListener('click', async (e) => {
+  const b = e.currentTarget
+  if (!b.dataset.confirm) {
+    b.dataset.confirm = '1'
+    b.textContent = 'Yes, delete my account'
+    b.setAttribute('aria-label', 'Confirm delete account')
+    return
+  }
+  try {
+    await api.del('/users/me')
+    api.end()
+  } catch (err) {
+    $('#delete-error').textContent = err.message
+  }
+})
 
 // ---------- start ----------
 
