@@ -1,0 +1,149 @@
+// A load worker: a separate process that holds its share of the client sockets and sends its share of the
+// messages, open-loop (at the scheduled times, whether or not earlier sends have been answered), so a slow
+// system shows up as latency instead of slowing the load down. Driven over IPC by bench/run.ts.
+//
+// A message's content is "<id> <node> <scheduled time>": every receiver measures scheduled-send → frame on
+// the same monotonic clock, and latency counts only frames that arrived on a node other than the sender's.
+import http from 'node:http'
+import { io as ioClient, type Socket as IoSocket } from 'socket.io-client'
+import WebSocket from 'ws'
+import { monoMs } from './lib.ts'
+import type { Plan, SenderSpec, SocketSpec } from './systems.ts'
+
+export type WorkerCommand =
+  | { cmd: 'connect'; plan: Plan }
+  | { cmd: 'run'; rate: number; durationMs: number; warmupMs: number; drainMs: number }
+  | { cmd: 'close' }
+
+export interface RunResult {
+  sent: number
+  failed: number
+  /** Sends still unanswered when the run ended, or never started because too many were in flight. */
+  unanswered: number
+  framesReceived: number
+  lost: number
+  duplicated: number
+  /** Cross-node latencies (ms) of messages scheduled after the warm-up. */
+  latencies: number[]
+}
+
+const MAX_IN_FLIGHT = 2000
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
+let plan: Plan
+let receive: (content: string, node: number) => void = () => {}
+const clients: { close(): void }[] = []
+
+function connect(spec: SocketSpec): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (plan.system === 'peer') {
+      const socket: IoSocket = ioClient(spec.url, { transports: ['websocket'], auth: { rooms: spec.rooms }, reconnection: false })
+      socket.on('connect', () => resolve())
+      socket.on('connect_error', reject)
+      socket.on('message', (content: string) => receive(content, spec.node))
+      clients.push({ close: () => socket.close() })
+      return
+    }
+    const url = plan.system === 'floor' ? `${spec.url}?rooms=${spec.rooms!.join(',')}` : spec.url
+    const ws = new WebSocket(url)
+    ws.once('open', () => resolve())
+    ws.once('error', reject)
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString())
+      if (plan.system === 'floor') receive(frame.content, spec.node)
+      else if (frame.type === 'new_message') receive(frame.data.content, spec.node)
+    })
+    clients.push({ close: () => ws.close() })
+  })
+}
+
+function post(sender: SenderSpec, content: string): Promise<boolean> {
+  const body = JSON.stringify({ ...sender.body, content })
+  return new Promise((resolve) => {
+    const req = http.request(sender.url, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(sender.token && { authorization: `Bearer ${sender.token}` }) },
+    })
+    req.on('response', (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode! < 300))
+    })
+    req.on('error', () => resolve(false))
+    req.end(body)
+  })
+}
+
+async function run(rate: number, durationMs: number, warmupMs: number, drainMs: number): Promise<RunResult> {
+  const received = new Map<string, number>()
+  const latencies: number[] = []
+  let framesReceived = 0
+  const start = monoMs()
+  const measureFrom = start + warmupMs
+  receive = (content, node) => {
+    framesReceived++
+    const [id, fromNode, at] = content.split(' ')
+    received.set(id, (received.get(id) ?? 0) + 1)
+    const scheduled = Number(at)
+    if (Number(fromNode) !== node && scheduled >= measureFrom) latencies.push(monoMs() - scheduled)
+  }
+  const total = Math.round((rate * durationMs) / 1000)
+  let scheduled = 0
+  let sent = 0
+  let failed = 0
+  let inFlight = 0
+  let skipped = 0
+  const sentIds: string[] = []
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((monoMs() - start) * rate) / 1000) + 1)
+      for (; scheduled < due; scheduled++) {
+        const at = start + (scheduled * 1000) / rate
+        if (inFlight >= MAX_IN_FLIGHT) {
+          skipped++
+          continue
+        }
+        const sender = plan.senders[scheduled % plan.senders.length]
+        const id = `${process.pid}.${scheduled}`
+        inFlight++
+        post(sender, `${id} ${sender.node} ${at.toFixed(3)}`).then((ok) => {
+          inFlight--
+          if (!ok) return failed++
+          sent++
+          // Only accepted messages must arrive: a refused send is counted as failed, not lost.
+          sentIds.push(id)
+        })
+      }
+      if (scheduled >= total) resolve()
+      else setTimeout(tick, 1)
+    }
+    tick()
+  })
+  // Drain: give the last frames time to arrive (and stop early once everything has).
+  const deadline = monoMs() + drainMs
+  while (monoMs() < deadline && (inFlight > 0 || framesReceived < sentIds.length * plan.groupSize)) await new Promise((r) => setTimeout(r, 20))
+  receive = () => {}
+  let lost = 0
+  let duplicated = 0
+  for (const id of sentIds) {
+    const n = received.get(id) ?? 0
+    if (n < plan.groupSize) lost += plan.groupSize - n
+    if (n > plan.groupSize) duplicated += n - plan.groupSize
+  }
+  return { sent, failed, unanswered: inFlight + skipped, framesReceived, lost, duplicated, latencies }
+}
+
+process.on('message', async (msg: WorkerCommand) => {
+  if (msg.cmd === 'connect') {
+    plan = msg.plan
+    // A few at a time, as clients arrive, rather than 1,000 handshakes in one burst.
+    for (let i = 0; i < plan.sockets.length; i += 50) await Promise.all(plan.sockets.slice(i, i + 50).map(connect))
+    process.send!({ connected: plan.sockets.length })
+  } else if (msg.cmd === 'run') {
+    process.send!(await run(msg.rate, msg.durationMs, msg.warmupMs, msg.drainMs))
+  } else {
+    for (const c of clients) c.close()
+    agent.destroy()
+    process.send!({ closed: true }, () => process.exit(0))
+  }
+})
+process.send!({ ready: true })
