@@ -19,6 +19,7 @@ import userRoutes from './routes/users.ts'
 import { AuthService } from './services/auth.ts'
 import { ConversationsService } from './services/conversations.ts'
 import { FilesService } from './services/files.ts'
+import { MessageWriter } from './services/message-writer.ts'
 import { MessagesService } from './services/messages.ts'
 import { UsersService } from './services/users.ts'
 
@@ -78,7 +79,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     users,
     conversations,
     files,
-    messages: new MessagesService(db, conversations, files),
+    messages: new MessagesService(db, conversations, files, new MessageWriter(db, { maxBatch: config.MESSAGE_BATCH_MAX, maxInFlight: 2 })),
     auth: new AuthService(db, users, {
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,

@@ -15,6 +15,8 @@ const ConfigSchema = Type.Object({
   UPLOAD_DIR: Type.String({ default: 'uploads' }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
   MAX_GROUP_SIZE: Type.Integer({ minimum: 2, default: 256 }),
+  // Messages that queue behind busy inserts are written together, up to this many per transaction (1: one each).
+  MESSAGE_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 20 }),

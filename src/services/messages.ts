@@ -5,13 +5,13 @@ import { badRequest, forbidden, notFound } from '../errors.ts'
 import { DELETED_CONTENT, type Message, type Receipt } from '../schemas/messages.ts'
 import type { ConversationsService } from './conversations.ts'
 import type { FilesService } from './files.ts'
+import type { MessageWriter } from './message-writer.ts'
 
 const messageNotFound = () => notFound('message')
 
 // Messages leave the database through parley_message_json (triggers/messages.sql), the function that
 // also builds the event log's payloads, so a REST answer and a live event can never disagree.
 const messageJson = sql<Message>`parley_message_json(m)`.as('message')
-const insertedJson = sql<Message>`parley_message_json(messages)`.as('message')
 
 export interface SendInput {
   conversation_id?: string
@@ -36,6 +36,7 @@ export class MessagesService {
     private readonly db: DB,
     private readonly conversations: ConversationsService,
     private readonly files: FilesService,
+    private readonly writer: MessageWriter,
   ) {}
 
   /** A message the user may see: they are a member and have not cleared it away. */
@@ -69,20 +70,20 @@ export class MessagesService {
       if (!target) throw badRequest('reply_to_id is not a message of this conversation', 'INVALID_REPLY')
     }
     try {
-      const row = await this.db
-        .insertInto('messages')
-        .values({
-          conversation_id: conversationId,
-          sender_id: userId,
-          message_type: file?.message_type ?? 'text',
-          content: input.content ?? null,
-          reply_to_id: input.reply_to_id ?? null,
-          client_id: input.client_id ?? null,
-          ...(file && { file_id: file.file_id, file_url: file.file_url, file_name: file.file_name, file_size: file.file_size, mime_type: file.mime_type }),
-        })
-        .returning(insertedJson)
-        .executeTakeFirstOrThrow()
-      return { message: row.message, created: true }
+      const message = await this.writer.insert({
+        conversation_id: conversationId,
+        sender_id: userId,
+        message_type: file?.message_type ?? 'text',
+        content: input.content ?? null,
+        reply_to_id: input.reply_to_id ?? null,
+        client_id: input.client_id ?? null,
+        file_id: file?.file_id ?? null,
+        file_url: file?.file_url ?? null,
+        file_name: file?.file_name ?? null,
+        file_size: file?.file_size ?? null,
+        mime_type: file?.mime_type ?? null,
+      })
+      return { message, created: true }
     } catch (err) {
       // A concurrent retry with the same client_id won the race: answer with its message.
       if ((err as { constraint?: string }).constraint === 'messages_client_id') {
