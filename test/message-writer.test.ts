@@ -1,10 +1,10 @@
 // Messages that arrive together are written together (src/services/message-writer.ts): fewer notifying
 // commits under load, and nothing a client sees changes.
 import { sql } from 'kysely'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildTestApp, client, register, type Session, type TestApp } from './helper.ts'
 
-async function setup(t: Parameters<Parameters<typeof t.test>[1]>[0], env: Record<string, string> = {}) {
+async function setup(t: Test, env: Record<string, string> = {}) {
   const ctx = await buildTestApp(t, env)
   const users: Session[] = []
   for (let i = 0; i < 4; i++) users.push(await register(ctx.app))
