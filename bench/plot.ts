@@ -7,12 +7,12 @@ interface Point {
   p99_ms: number | null
 }
 
-const COLORS: Record<string, string> = { parley: '#2563eb', peer: '#dc2626', floor: '#6b7280' }
+const COLORS: Record<string, string> = { parley: '#2563eb', peer: '#dc2626', floor: '#6b7280', 'parley, 1 commit/msg': '#93c5fd' }
 
 export function renderPlot(series: Record<string, Point[]>, limitMs: number): string {
   const W = 720
   const H = 420
-  const m = { l: 64, r: 120, t: 36, b: 48 }
+  const m = { l: 64, r: 160, t: 36, b: 48 }
   const rates = Object.values(series).flat().map((p) => p.rate)
   const maxRate = Math.max(...rates)
   const yMin = 1

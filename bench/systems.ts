@@ -61,13 +61,13 @@ async function nodeUrls(count: number, start: (i: number) => Promise<{ proc: Chi
   return { procs: started.map((s) => s.proc), bases: started.map((s) => s.base) }
 }
 
-export async function startParley(databaseUrl: string, nodes = 2): Promise<Running> {
+export async function startParley(databaseUrl: string, nodes = 2, env: Record<string, string> = {}): Promise<Running> {
   const { procs, bases } = await nodeUrls(nodes, async () => {
     // Request logs off (the peer and the floor log nothing either), so the port is chosen here and
     // readiness is asked for rather than read from the start-up line.
     const port = await freePort()
     const base = `http://127.0.0.1:${port}`
-    const proc = spawnNode('src/server.ts', { ...PARLEY_ENV, PORT: String(port), DATABASE_URL: databaseUrl })
+    const proc = spawnNode('src/server.ts', { ...PARLEY_ENV, ...env, PORT: String(port), DATABASE_URL: databaseUrl })
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`Parley exited with ${proc.exitCode}`)
       const ok = await fetch(`${base}/health/ready`).then((r) => r.ok, () => false)

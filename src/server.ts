@@ -44,15 +44,17 @@ export async function start(config: Config) {
     databaseUrl,
     logger: { level: config.LOG_LEVEL, serializers: LOGGER_SERIALIZERS },
   })
-  app.addHook('onClose', async () => {
-    await db.destroy()
-    await embedded?.stop()
-  })
   await app.listen({ port: config.PORT, host: config.HOST })
   const { port } = app.server.address() as { port: number }
   const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`
   app.log.info(`Parley is up: API docs at ${base}/docs (database: ${embedded ? `embedded, data in ${path.resolve(config.DATA_DIR)}` : 'DATABASE_URL'})`)
-  return app
+  // Not an onClose hook: those run last-registered first, and the app's own (presence) still need the pool.
+  const close = async () => {
+    await app.close()
+    await db.destroy()
+    await embedded?.stop()
+  }
+  return { app, close }
 }
 
 let config: Config
@@ -64,7 +66,7 @@ try {
   process.exit(1)
 }
 
-const app = await start(config).catch((err) => {
+const { app, close } = await start(config).catch((err) => {
   console.error(`Parley failed to start: ${(err as Error).message}`)
   process.exit(1)
 })
@@ -72,5 +74,5 @@ const app = await start(config).catch((err) => {
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'shutting down after an error')
   else app.log.info(`${signal} received, shutting down`)
-  await app.close()
+  await close()
 })

@@ -1,3 +1,4 @@
+import pg from 'pg'
 import t from 'tap'
 import { testDatabase } from './helper.ts'
 import { call, startServer, stopServer } from './processes.ts'
@@ -27,13 +28,13 @@ async function cluster(t: Parameters<typeof testDatabase>[0]) {
     const res = await call(base, 'POST', '/auth/register', undefined, { username: `${name}_${process.pid}`, password: 'Passw0rd' })
     return { token: res.body.access_token as string, id: res.body.user.id as string }
   }
-  return { a, b, open, user }
+  return { a, b, open, user, url }
 }
 
 const seqs = (frames: Frame[], conv: string) => frames.filter((f) => f.conversation_id === conv && f.seq !== undefined).map((f) => f.seq!)
 
 t.test('a change made on instance A reaches sockets on instance B as its frame, in seq order', async (t) => {
-  const { a, b, open, user } = await cluster(t)
+  const { a, b, open, user, url } = await cluster(t)
   const alice = await user(a.base, 'alice')
   const bob = await user(a.base, 'bob')
   const carol = await user(b.base, 'carol')
@@ -73,6 +74,12 @@ t.test('a change made on instance A reaches sockets on instance B as its frame, 
   t.equal((await wa.closedWith()).code, 1001, 'going away')
   t.equal(await exited, 0, 'clean exit')
   t.match((await wb.next((f) => f.type === 'presence' && f.data.user_id === alice.id && !f.data.is_online)).data, { is_online: false }, "A's users go offline")
+  t.notOk(a.logs.some((l) => /could not clear presence/.test(l)), 'A cleared its presence before closing its pool')
+  const db = new pg.Client({ connectionString: url })
+  await db.connect()
+  const { rows } = await db.query('SELECT count(*)::int AS n FROM instances')
+  await db.end()
+  t.equal(rows[0].n, 1, "only B's heartbeat row is left: A removed its own instead of waiting to be reaped")
 })
 
 t.test('an instance killed with SIGKILL: its users go offline, and a client that resumes on the other loses nothing', async (t) => {
