@@ -3,6 +3,7 @@ import * as schema from './migrations/0001-schema.ts'
 import * as triggers from './migrations/0002-triggers.ts'
 import * as presence from './migrations/0003-presence.ts'
 import * as files from './migrations/0004-files.ts'
+import * as notifyTime from './migrations/0005-notify-time.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '0002-triggers': triggers,
   '0003-presence': presence,
   '0004-files': files,
+  '0005-notify-time': notifyTime,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { type Config, trustProxy } from './config.ts'
@@ -5,6 +6,7 @@ import type { DB } from './database.ts'
 import { installErrorHandlers } from './errors.ts'
 import auth from './plugins/auth.ts'
 import docs from './plugins/docs.ts'
+import metrics from './plugins/metrics.ts'
 import limits from './plugins/rate-limit.ts'
 import realtime from './plugins/realtime.ts'
 import security from './plugins/security.ts'
@@ -47,13 +49,21 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger']
 }
 
+// A request id from outside is written into every log line of its request: only a short, plain one is taken.
+const REQUEST_ID = /^[\w.:@-]{1,128}$/
+
 /** Builds the whole service on a database; start-up (listening, migrations, shutdown) is server.ts's. */
 export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = false }: AppOptions) {
   const app = Fastify({
     logger,
     bodyLimit: config.BODY_LIMIT,
-    // A request id from the load balancer is kept in the logs; otherwise Fastify makes one.
-    requestIdHeader: 'x-request-id',
+    // A request id from the load balancer (X-Request-Id) is kept in the logs (reqId); otherwise a UUID, unique
+    // across instances (Fastify's own would be req-1, req-2... on every instance).
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const id = req.headers['x-request-id']
+      return typeof id === 'string' && REQUEST_ID.test(id) ? id : randomUUID()
+    },
     // Behind a load balancer, the client's IP (for the per-IP rate limits) comes from X-Forwarded-For.
     trustProxy: trustProxy(config.TRUST_PROXY),
     // A malformed URL never reaches the error handler: answer it in the one error shape too.
@@ -66,6 +76,12 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   // Bodies are JSON (form or multipart only where a route registers them): text/plain is a 415, not a string body.
   app.removeContentTypeParser('text/plain')
   app.decorate('db', db)
+  // Echoed, so that a client or the load balancer can match an answer with its log lines.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id)
+    done()
+  })
+  await app.register(metrics)
 
   await app.register(security, { corsOrigins: config.CORS_ORIGINS })
   await app.register(limits, { config })

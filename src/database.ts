@@ -10,11 +10,19 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10))
 
 export type DB = Kysely<Database>
 
+// Kysely keeps its pool private; the metrics read the pool's counts through this.
+const pools = new WeakMap<DB, pg.Pool>()
+
+/** The pg Pool under a database made by createDatabase. */
+export const poolOf = (db: DB): pg.Pool | undefined => pools.get(db)
+
 export function createDatabase(connectionString: string, max: number): { db: DB; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 })
   // An idle client that loses its server must not crash the process; the pool discards it.
   pool.on('error', () => {})
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  pools.set(db, pool)
+  return { db, pool }
 }
 
 export interface EmbeddedDatabase {

@@ -7,14 +7,26 @@ import { buildApp } from './app.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
 import { createDatabase, startEmbeddedPostgres } from './database.ts'
 
-// Credentials stay out of the logs: headers are not logged, and a token in a query string is masked.
+// Credentials stay out of the logs: headers and bodies are not logged, and in a query string any parameter
+// named like a token, password or secret is masked (`?token=` is how WebSocket and file links authenticate).
 const LOGGER_SERIALIZERS = {
   req: (req: { method: string; url: string; id: string; ip?: string }) => ({
     id: req.id,
     method: req.method,
-    url: req.url.replace(/([?&](?:token|access_token|refresh_token)=)[^&]*/gi, '$1[redacted]'),
+    url: req.url.replace(/([?&][^=&#]*(?:token|password|secret)[^=&#]*=)[^&#]*/gi, '$1[redacted]'),
     remoteAddress: req.ip,
   }),
+}
+
+// In case a later log call passes headers or a body along: these never reach the output.
+const LOGGER_REDACT = {
+  paths: [
+    'req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]',
+    'headers.authorization', 'headers.cookie', 'headers["sec-websocket-protocol"]',
+    'password', 'current_password', 'access_token', 'refresh_token', 'token',
+    '*.password', '*.current_password', '*.access_token', '*.refresh_token', '*.token',
+  ],
+  censor: '[redacted]',
 }
 
 /** Development only: a secret generated once and kept beside the embedded database, so restarts keep sessions. */
@@ -42,7 +54,7 @@ export async function start(config: Config) {
     db,
     jwtSecret,
     databaseUrl,
-    logger: { level: config.LOG_LEVEL, serializers: LOGGER_SERIALIZERS },
+    logger: { level: config.LOG_LEVEL, serializers: LOGGER_SERIALIZERS, redact: LOGGER_REDACT },
   })
   await app.listen({ port: config.PORT, host: config.HOST })
   const { port } = app.server.address() as { port: number }

@@ -21,6 +21,8 @@ $$;
 
 -- Appends an event and announces it. NOTIFY is delivered on commit only, and its payload must stay
 -- under 8000 bytes: a large event is announced by key alone and the listener reads the row.
+-- `ts` (epoch milliseconds, the wall clock at this statement, so just before commit) is in the notification
+-- only, not in the stored event: the listener-lag metric measures from it to the frame sent.
 CREATE OR REPLACE FUNCTION parley_log_event(conv uuid, event_seq bigint, event_type text, event_payload jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -28,7 +30,8 @@ DECLARE
 BEGIN
   INSERT INTO conversation_events (conversation_id, seq, type, payload)
   VALUES (conv, event_seq, event_type, event_payload);
-  note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type, 'data', event_payload)::text;
+  note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type,
+    'ts', (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'data', event_payload)::text;
   IF octet_length(note) > 7000 THEN
     note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type)::text;
   END IF;

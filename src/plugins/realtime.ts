@@ -30,6 +30,7 @@ export default fp(
     const hub: Hub = new Hub(app.db, listener, app.services.conversations, presence, {
       maxBufferedBytes: config.WS_MAX_BUFFERED,
       typingTtlMs: config.TYPING_TTL,
+      observeLag: app.hasDecorator('metrics') ? (ms) => app.metrics.listenerLag.observe(ms / 1000) : undefined,
     })
     listener.on('down', (err: Error) => app.log.warn({ err }, 'listener connection lost; reconnecting'))
     listener.on('up', () => app.log.info('listener connected'))

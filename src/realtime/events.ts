@@ -4,6 +4,8 @@ export interface ConversationEvent {
   seq: number
   type: string
   payload: any
+  /** Epoch ms of the change, for the lag metric: from the notification, or the log row's time when filled from the log. */
+  ts?: number
 }
 
 /** An ephemeral notification (typing, presence, an account deleted): never stored, no seq. */

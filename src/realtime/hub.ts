@@ -24,12 +24,15 @@ export interface HubOptions {
   maxBufferedBytes: number
   /** A typing indicator with no stop expires after this long. */
   typingTtlMs: number
+  /** Called once per conversation event whose frames went out, with ms since the change (the lag metric). */
+  observeLag?: (ms: number) => void
 }
 
 /** One open socket of one user. Frames before the socket is attached (during the upgrade) are kept. */
 export class Subscription {
   socket: WebSocket | undefined
-  readonly early: string[] = []
+  /** [frame type, text] */
+  readonly early: Array<[string, string]> = []
   /** Highest seq sent per conversation: each event reaches a socket once, in order. */
   readonly sent = new Map<string, number>()
   /** While a resume replays, live frames wait here. */
@@ -57,7 +60,8 @@ export class Hub {
   private readonly members = new Map<string, Set<string>>()
   private readonly chains = new Map<string, Promise<void>>()
   private readonly typingTimers = new Map<string, NodeJS.Timeout>()
-  framesSent = 0
+  /** Frames written to sockets, per frame type; read by the metrics (a Map update is all a frame costs). */
+  readonly framesSent = new Map<string, number>()
   tooSlow = 0
 
   constructor(
@@ -116,7 +120,7 @@ export class Hub {
 
   attach(sub: Subscription, socket: WebSocket): void {
     sub.socket = socket
-    for (const text of sub.early.splice(0)) this.write(sub, text)
+    for (const [type, text] of sub.early.splice(0)) this.write(sub, type, text)
   }
 
   unsubscribe(sub: Subscription): void {
@@ -181,10 +185,12 @@ export class Hub {
         const data = await this.conversations.get(e.conversation_id, userId).catch(() => undefined)
         if (data) this.sendToUser(userId, { type: 'conversation_updated', conversation_id: e.conversation_id, seq: e.seq, data })
       }
-      return
+    } else {
+      const frame = eventFrame(e)
+      for (const userId of recipients) this.sendToUser(userId, frame)
     }
-    const frame = eventFrame(e)
-    for (const userId of recipients) this.sendToUser(userId, frame)
+    // Clocks of database and instance may differ a little: a change can seem to come from the future.
+    if (e.ts !== undefined && this.opts.observeLag) this.opts.observeLag(Math.max(0, Date.now() - e.ts))
   }
 
   /** Whether the hub holds sockets of this user. */
@@ -245,11 +251,11 @@ export class Hub {
       if ((sub.sent.get(frame.conversation_id) ?? 0) >= frame.seq) return
       sub.sent.set(frame.conversation_id, frame.seq)
     }
-    if (!sub.socket) sub.early.push(text)
-    else this.write(sub, text)
+    if (!sub.socket) sub.early.push([frame.type, text])
+    else this.write(sub, frame.type, text)
   }
 
-  private write(sub: Subscription, text: string): void {
+  private write(sub: Subscription, type: string, text: string): void {
     const socket = sub.socket!
     if (socket.readyState !== socket.OPEN) return
     if (socket.bufferedAmount > this.opts.maxBufferedBytes) {
@@ -261,7 +267,7 @@ export class Hub {
       return
     }
     socket.send(text)
-    this.framesSent++
+    this.framesSent.set(type, (this.framesSent.get(type) ?? 0) + 1)
   }
 
   /** Every event the client missed, from its last seen seqs, then `resumed`. Live frames wait meanwhile. */

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { sql } from 'kysely'
 import pg from 'pg'
 import type { DB } from '../database.ts'
 import { type ConversationEvent, EPHEMERAL_CHANNEL, type EphemeralEvent, EVENTS_CHANNEL } from './events.ts'
@@ -33,7 +34,10 @@ export class Listener extends EventEmitter {
   /** Per-conversation chains, so a fetch for one conversation keeps its order without holding up the others. */
   private readonly chains = new Map<string, Promise<void>>()
   private readonly opts: Required<ListenerOptions>
+  /** Reconnects that replayed the served conversations from the log. */
   replays = 0
+  /** Conversation events handed on (after dedupe); read by the metrics. */
+  events = 0
 
   constructor(opts: ListenerOptions) {
     super()
@@ -119,13 +123,13 @@ export class Listener extends EventEmitter {
     const last = this.lastSeq.get(conv)
     if (last === undefined) {
       // A conversation nobody here follows: hand it on as is (the hub may start following it).
-      if (note.data !== undefined) this.handOn({ conversation_id: conv, seq: note.seq, type: note.type, payload: note.data })
+      if (note.data !== undefined) this.handOn({ conversation_id: conv, seq: note.seq, type: note.type, payload: note.data, ts: note.ts })
       else this.chain(conv, () => this.fill(conv, note.seq - 1, note.seq))
       return
     }
     if (note.seq <= last) return
     if (note.seq === last + 1 && note.data !== undefined && !this.chains.has(conv)) {
-      this.handOn({ conversation_id: conv, seq: note.seq, type: note.type, payload: note.data })
+      this.handOn({ conversation_id: conv, seq: note.seq, type: note.type, payload: note.data, ts: note.ts })
       return
     }
     this.chain(conv, () => this.fill(conv, this.lastSeq.get(conv) ?? note.seq - 1, note.seq))
@@ -145,7 +149,8 @@ export class Listener extends EventEmitter {
   private async fill(conv: string, after: number, until?: number): Promise<void> {
     let q = this.opts.db
       .selectFrom('conversation_events')
-      .select(['conversation_id', 'seq', 'type', 'payload'])
+      // The row's time (its transaction's start) stands in for the notification's `ts`.
+      .select(['conversation_id', 'seq', 'type', 'payload', sql<number>`(extract(epoch FROM created_at) * 1000)::bigint`.as('ts')])
       .where('conversation_id', '=', conv)
       .where('seq', '>', Math.max(after, this.lastSeq.get(conv) ?? after))
     if (until !== undefined) q = q.where('seq', '<=', until)
@@ -156,6 +161,7 @@ export class Listener extends EventEmitter {
     const last = this.lastSeq.get(event.conversation_id)
     if (last !== undefined && event.seq <= last) return
     if (last !== undefined) this.lastSeq.set(event.conversation_id, event.seq)
+    this.events++
     this.emit('event', event)
   }
 
