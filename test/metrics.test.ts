@@ -39,7 +39,7 @@ async function live(t: Parameters<typeof buildTestApp>[0], env: Record<string, s
   /** Scrapes over HTTP; `get(name, labels)` is the value of the one sample that matches (undefined if none). */
   const scrape = async () => {
     const res = await fetch(`${base}/metrics`)
-    t.equal(res.status, 200)
+    if (res.status !== 200) throw new Error(`GET /metrics: ${res.status}`)
     const text = await res.text()
     const samples = parse(text)
     const find = (name: string, labels: Record<string, string> = {}) =>
