@@ -1,8 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core'
 import t from 'tap'
 import { testDatabase } from './helper.ts'
 import { call, startServer, stopServer } from './processes.ts'
@@ -24,6 +24,10 @@ const ENV = {
 const XSS = '<img src=x onerror=alert(1)>'
 /** A valid 1×1 PNG. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
+/** Sniffed as video/mp4 (an ftyp box); the rest is noise, so the player shows but plays nothing. */
+const MP4 = Buffer.concat([Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex'), randomBytes(20_000)])
+/** Sniffed as application/pdf: a plain file. 400 KB, to take a visible while at the throttled upload speed. */
+const PDF = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(400_000, ' '), Buffer.from('\n%%EOF\n')])
 /** Every <img> matching the selector has loaded and decoded (naturalWidth > 0), and there is at least one. */
 const imagesLoaded = (page: Page, selector: string) =>
   page.waitForFunction((sel) => {
@@ -39,8 +43,9 @@ function watch(page: Page, name: string, problems: string[]) {
   })
   page.on('pageerror', (e) => problems.push(`${name}: page error ${e.message}`))
   page.on('console', (m) => {
-    // Expected: the 400 of the refused weak password, and a dropped socket while its instance restarts.
-    if (m.type() === 'error' && !/status of 400|WebSocket|ERR_CONNECTION_REFUSED/.test(m.text())) problems.push(`${name}: console ${m.text()}`)
+    // Expected: the 400 of the refused weak password, the 401 and 403 of wrong passwords, and a dropped
+    // socket while its instance restarts or its account goes.
+    if (m.type() === 'error' && !/status of 40[013]|WebSocket|ERR_CONNECTION_REFUSED/.test(m.text())) problems.push(`${name}: console ${m.text()}`)
   })
 }
 
@@ -58,8 +63,19 @@ async function register(page: Page, username: string, displayName: string) {
   await page.locator('#me').filter({ hasText: displayName }).waitFor({ timeout: WAIT })
 }
 
+async function signIn(page: Page, username: string, password: string) {
+  const form = page.locator('#login-form')
+  await form.getByLabel('Username').fill(username)
+  await form.getByLabel('Password').fill(password)
+  await form.getByRole('button', { name: 'Sign in' }).click()
+}
+
 const bubble = (page: Page, text: string | RegExp, who: 'own' | 'theirs') =>
   page.locator(`#message-list li.message.${who}`).filter({ has: page.locator('.text', { hasText: text }) })
+const systemLine = (page: Page, text: string) => page.locator('#message-list li.system', { hasText: text })
+/** An image's rendered size (CSS pixels) and its own. */
+const imageBox = (img: Locator) =>
+  img.evaluate((i: HTMLImageElement) => ({ width: i.getBoundingClientRect().width, height: i.getBoundingClientRect().height, naturalWidth: i.naturalWidth }))
 
 t.test('two people chat in the browser across two instances', async (t) => {
   if (!existsSync(CHROMIUM)) {
@@ -67,8 +83,13 @@ t.test('two people chat in the browser across two instances', async (t) => {
     return
   }
   const started = Date.now()
-  const url = await testDatabase(t)
-  const env = { ...ENV, DATABASE_URL: url }
+  // Chromium starts while the database and the instances do.
+  const launching = chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  })
+  t.teardown(async () => (await launching).close())
+  const env = { ...ENV, DATABASE_URL: await testDatabase(t) }
   const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)])
 
   // The page has its own CSP; the API keeps its "allow nothing" one.
@@ -78,18 +99,19 @@ t.test('two people chat in the browser across two instances', async (t) => {
   t.match((await fetch(`${a.base}/health/live`)).headers.get('content-security-policy'), /default-src 'none'/)
   t.equal((await call(a.base, 'GET', '/no-such-page')).body.code, 'ROUTE_NOT_FOUND', 'unknown paths keep the API 404')
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  })
-  t.teardown(() => browser.close())
+  const browser: Browser = await launching
   const problems: string[] = []
   const alice = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage()
   const bob = await (await browser.newContext({ viewport: { width: 390, height: 780 } })).newPage() // phone width
   watch(alice, 'alice', problems)
   watch(bob, 'bob', problems)
   await Promise.all([alice.goto(`${a.base}/`), bob.goto(`${b.base}/`)])
-  await Promise.all([register(alice, 'alice', 'Alice'), register(bob, 'bob', 'Bob')])
+  // Carol uses the API only (a third browser would cost seconds): she joins the group later and reads in it.
+  const [carol] = await Promise.all([
+    call(a.base, 'POST', '/auth/register', undefined, { username: 'carol', password: 'Passw0rd1', display_name: 'Carol' }).then((r) => r.body),
+    register(alice, 'alice', 'Alice'),
+    register(bob, 'bob', 'Bob'),
+  ])
 
   // Alice finds Bob and starts a direct chat.
   await alice.getByRole('button', { name: 'New chat' }).click()
@@ -155,7 +177,21 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await composer.fill('While you were away')
   await composer.press('Enter')
   await bubble(alice, 'While you were away', 'own').waitFor({ timeout: WAIT })
-  await startServer(t, { ...env, PORT: port })
+  const restarting = startServer(t, { ...env, PORT: port })
+
+  // Meanwhile Alice sets her avatar and a new name (Bob sees them below, though no frame announces them).
+  t.equal(await alice.locator('#me-avatar img').count(), 0, 'initials before')
+  await alice.getByRole('button', { name: 'Profile' }).click()
+  const profile = alice.locator('#profile-dialog')
+  await profile.getByLabel('Avatar', { exact: true }).setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: PNG })
+  await imagesLoaded(alice, '#me-avatar img')
+  await imagesLoaded(alice, '#profile-avatar img')
+  await profile.getByLabel('Display name').fill('Alice Liddell')
+  await profile.getByRole('button', { name: 'Save name' }).click()
+  await alice.locator('#me', { hasText: 'Alice Liddell' }).waitFor({ timeout: WAIT })
+  await alice.keyboard.press('Escape')
+  await profile.waitFor({ state: 'hidden', timeout: WAIT })
+  await restarting
   await bubble(bob, 'While you were away', 'theirs').waitFor({ timeout: WAIT })
   await bob.locator('#banner').waitFor({ state: 'hidden', timeout: WAIT })
   await composer.fill('And after')
@@ -176,10 +212,13 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await alice.locator('#conv-title').filter({ hasText: 'Weekend' }).waitFor({ timeout: WAIT })
   const bobGroup = bob.locator('#conversations button.conversation').filter({ has: bob.locator('.name', { hasText: /^Weekend/ }) })
   await bobGroup.locator('.name', { hasText: /^Weekend$/ }).waitFor({ timeout: WAIT })
+  // The new group brings Alice's profile as it is now: Bob's list shows her new name and picture.
+  await item.locator('.name', { hasText: /^Alice Liddell$/ }).waitFor({ timeout: WAIT })
+  await imagesLoaded(bob, '#conversations img.avatar')
   await alice.getByRole('button', { name: 'Group settings' }).click()
   const settings = alice.locator('#settings-dialog')
   await settings.locator('#settings-members li', { hasText: 'Bob' }).filter({ hasText: 'member' }).waitFor({ timeout: WAIT })
-  await settings.locator('#settings-members li', { hasText: 'Alice (you)' }).filter({ hasText: 'admin' }).waitFor({ timeout: WAIT })
+  await settings.locator('#settings-members li', { hasText: 'Alice Liddell (you)' }).filter({ hasText: 'admin' }).waitFor({ timeout: WAIT })
   await settings.getByLabel('Group name').fill('Weekend plans')
   await settings.getByRole('button', { name: 'Rename' }).click()
   await alice.locator('#conv-title').filter({ hasText: 'Weekend plans' }).waitFor({ timeout: WAIT })
@@ -189,29 +228,147 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bobGroup.click()
   await bob.locator('#conv-title').filter({ hasText: 'Weekend plans' }).waitFor({ timeout: WAIT })
 
-  // Alice sends an image with a caption; Bob sees it rendered.
-  const dir = await mkdtemp(path.join(tmpdir(), 'parley-web-'))
-  const png = path.join(dir, 'dot.png')
-  await writeFile(png, PNG)
+
+  // Alice adds Carol and makes Bob an admin: Bob sees both live, and gets an admin's controls.
+  await alice.getByRole('button', { name: 'Group settings' }).click()
+  await settings.getByLabel('Add members').fill('carol')
+  await settings.locator('#settings-results').getByRole('button', { name: /Carol/ }).click({ timeout: WAIT })
+  await settings.locator('#settings-members li', { hasText: 'Carol' }).waitFor({ timeout: WAIT })
+  await systemLine(bob, 'Alice Liddell added Carol').waitFor({ timeout: WAIT })
+  await bob.locator('#conv-status', { hasText: /^3 members$/ }).waitFor({ timeout: WAIT })
+  await settings.getByRole('button', { name: 'Make Bob an admin' }).click()
+  await settings.locator('#settings-members li', { hasText: 'Bob' }).filter({ hasText: 'admin' }).waitFor({ timeout: WAIT })
+  await alice.screenshot({ path: path.join(SCREENSHOTS, 'group.png') })
+  await alice.keyboard.press('Escape')
+  await systemLine(bob, 'Alice Liddell made Bob an admin').waitFor({ timeout: WAIT })
+  await bob.getByRole('button', { name: 'Group settings' }).click()
+  const bobSettings = bob.locator('#settings-dialog')
+  await bobSettings.locator('#settings-members li', { hasText: 'Bob (you)' }).filter({ hasText: 'admin' }).waitFor({ timeout: WAIT })
+  await bobSettings.getByRole('button', { name: 'Rename' }).waitFor({ timeout: WAIT })
+  await bob.keyboard.press('Escape')
+  await bobSettings.waitFor({ state: 'hidden', timeout: WAIT })
+
+  // Alice sends a wide image with a caption: both see a bounded preview of the right shape.
+  const wide = Buffer.from(await alice.evaluate(() => {
+    const canvas = document.createElement('canvas')
+    canvas.width = 800
+    canvas.height = 400
+    const g = canvas.getContext('2d')!
+    const fill = g.createLinearGradient(0, 0, 800, 400)
+    fill.addColorStop(0, '#2f6fde')
+    fill.addColorStop(1, '#f2b134')
+    g.fillStyle = fill
+    g.fillRect(0, 0, 800, 400)
+    return canvas.toDataURL('image/png').split(',')[1]
+  }), 'base64')
   await composer.fill('A picture')
-  await alice.getByLabel('Attach a file').setInputFiles(png)
+  await alice.getByLabel('Attach a file').setInputFiles({ name: 'wide.png', mimeType: 'image/png', buffer: wide })
   await bubble(bob, 'A picture', 'theirs').locator('img').waitFor({ timeout: WAIT })
   await imagesLoaded(bob, '#message-list li.message.theirs img')
   await imagesLoaded(alice, '#message-list li.message.own img')
   t.equal(await composer.inputValue(), '', 'the caption went with the image')
+  for (const [page, who] of [[bob, 'theirs'], [alice, 'own']] as const) {
+    const preview = await imageBox(bubble(page, 'A picture', who).locator('img'))
+    t.equal(preview.naturalWidth, 800, `${who}: the whole image was loaded`)
+    t.ok(preview.width <= 288 && preview.height <= 224, `${who}: the preview is bounded (${preview.width}×${preview.height})`)
+    t.ok(Math.abs(preview.width / preview.height - 2) < 0.02, `${who}: the preview keeps the aspect`)
+  }
 
-  // Alice sets her avatar in her profile: it replaces her initials.
-  t.equal(await alice.locator('#me-avatar img').count(), 0, 'initials before')
-  await alice.getByRole('button', { name: 'Profile' }).click()
-  await alice.locator('#profile-dialog').getByLabel('Avatar', { exact: true }).setInputFiles(png)
-  await imagesLoaded(alice, '#me-avatar img')
-  await imagesLoaded(alice, '#profile-avatar img')
+  // Who read it: Bob has the group open, so he read it at once; Carol reads it through the API. Live.
+  const picture = bubble(alice, 'A picture', 'own')
+  await picture.locator('.read-by', { hasText: /^Read by Bob$/ }).waitFor({ timeout: WAIT })
+  const group = (await call(a.base, 'GET', '/conversations', carol.access_token)).body.find((c: { is_group: boolean }) => c.is_group)
+  const carolPage = (await call(a.base, 'GET', `/conversations/${group.id}/messages?limit=5`, carol.access_token)).body
+  const sent = carolPage.find((m: { file_name: string }) => m.file_name === 'wide.png')
+  t.equal((await call(a.base, 'POST', `/messages/${sent.id}/read`, carol.access_token)).status, 204)
+  await picture.locator('.read-by', { hasText: /^Read by Bob, Carol$/ }).waitFor({ timeout: WAIT })
+
+  // A click opens the image at full size; Esc closes it and gives focus back to the preview.
+  await picture.locator('a.media').click()
+  const viewer = alice.locator('#image-dialog')
+  await viewer.waitFor({ timeout: WAIT })
+  await imagesLoaded(alice, '#viewer-img')
+  const full = await imageBox(viewer.locator('img'))
+  t.same([full.width, full.height], [800, 400], 'the viewer shows the image at its own size')
   await alice.keyboard.press('Escape')
-  await alice.locator('#profile-dialog').waitFor({ state: 'hidden', timeout: WAIT })
+  await viewer.waitFor({ state: 'hidden', timeout: WAIT })
+  t.ok(await picture.locator('a.media').evaluate((a) => a === document.activeElement), 'focus is back on the preview')
+
+  // Keyboard only from there: Tab to the composer, Shift+Enter for a new line, Enter sends.
+  for (let i = 0; i < 20 && !(await composer.evaluate((e) => e === document.activeElement)); i++) await alice.keyboard.press('Tab')
+  t.ok(await composer.evaluate((e) => e === document.activeElement), 'Tab reaches the composer')
+  await alice.keyboard.type('Line one')
+  await alice.keyboard.press('Shift+Enter')
+  await alice.keyboard.type('line two')
+  await alice.keyboard.press('Enter')
+  await bubble(bob, 'Line one\nline two', 'theirs').waitFor({ timeout: WAIT })
+  // The read-by line moves to Alice's newest message: Bob has read it, Carol not yet; the picture's ticks still know both.
+  await bubble(alice, 'Line one\nline two', 'own').locator('.read-by', { hasText: /^Read by Bob$/ }).waitFor({ timeout: WAIT })
+  t.equal(await picture.locator('.read-by').count(), 0, 'one read-by line, under the newest message')
+  t.equal(await picture.locator('.ticks').getAttribute('title'), 'Read by Bob, Carol')
+
+  // A video and a file: Bob gets a player and a download link. The file goes up slowly enough to see progress.
+  await alice.getByLabel('Attach a file').setInputFiles({ name: 'clip.mp4', mimeType: 'video/mp4', buffer: MP4 })
+  const video = bob.locator('#message-list li.message.theirs video')
+  await video.waitFor({ timeout: WAIT })
+  t.ok(await video.evaluate((v: HTMLVideoElement) => v.controls && new URL(v.src).pathname.startsWith('/files/')), 'a player for the video')
+  const cdp = await alice.context().newCDPSession(alice)
+  await cdp.send('Network.enable')
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 1_000_000 })
+  await alice.getByLabel('Attach a file').setInputFiles({ name: 'report.pdf', mimeType: 'application/pdf', buffer: PDF })
+  await alice.getByRole('progressbar', { name: 'Uploading report.pdf' }).waitFor({ timeout: WAIT })
+  await alice.waitForFunction(() => {
+    const bar = document.querySelector<HTMLProgressElement>('#uploads progress')
+    return bar && bar.value > 0 && bar.value < 1 && /\d+%$/.test(bar.nextElementSibling!.textContent!)
+  }, undefined, { timeout: WAIT })
+  await alice.locator('#uploads li').waitFor({ state: 'detached', timeout: WAIT })
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
+  const download = bob.locator('#message-list li.message.theirs a.file', { hasText: 'report.pdf' })
+  await download.waitFor({ timeout: WAIT })
+  t.equal(await download.getAttribute('download'), 'report.pdf', 'a download link for the file')
+  t.equal(await download.evaluate((a: HTMLAnchorElement) => fetch(a.href).then((r) => r.status)), 200, 'and it works')
+  await alice.locator('#message-list a.file', { hasText: 'report.pdf' }).waitFor({ timeout: WAIT })
+  await alice.screenshot({ path: path.join(SCREENSHOTS, 'group-chat.png') })
+
+  // Alice removes Carol, then Bob leaves: each sees the other's change live.
   await alice.getByRole('button', { name: 'Group settings' }).click()
-  await imagesLoaded(alice, '#settings-members img')
-  await alice.screenshot({ path: path.join(SCREENSHOTS, 'group.png') })
+  await settings.getByRole('button', { name: 'Remove Carol' }).click()
+  await systemLine(bob, 'Alice Liddell removed Carol').waitFor({ timeout: WAIT })
+  await bob.locator('#conv-status', { hasText: /^2 members$/ }).waitFor({ timeout: WAIT })
+  await bob.getByRole('button', { name: 'Group settings' }).click()
+  await bobSettings.getByRole('button', { name: 'Leave group' }).click()
+  await bobGroup.waitFor({ state: 'detached', timeout: WAIT })
+  await settings.locator('#settings-members li', { hasText: 'Bob' }).waitFor({ state: 'detached', timeout: WAIT })
+  await systemLine(alice, 'Bob left').waitFor({ timeout: WAIT })
+  await alice.locator('#conv-status', { hasText: /^1 member$/ }).waitFor({ timeout: WAIT })
   await alice.keyboard.press('Escape')
+
+  // Bob changes his password (a wrong current one is refused next to its field); then only the new one signs in.
+  await bob.getByRole('button', { name: 'Profile' }).click()
+  const bobProfile = bob.locator('#profile-dialog')
+  const changePassword = async (current: string, next: string) => {
+    await bobProfile.getByLabel('Current password').fill(current)
+    await bobProfile.getByLabel('New password').fill(next)
+    await bobProfile.getByRole('button', { name: 'Change password' }).click()
+  }
+  await changePassword('Wr0ngPassword', 'N3wPassword')
+  await bob.locator('#profile-current_password-error', { hasText: 'incorrect' }).waitFor({ timeout: WAIT })
+  await changePassword('Passw0rd1', 'N3wPassword')
+  await bobProfile.locator('.form-error', { hasText: 'Password changed' }).waitFor({ timeout: WAIT })
+  await bob.keyboard.press('Escape')
+  await bob.getByRole('button', { name: 'Sign out' }).click()
+  await signIn(bob, 'bob', 'Passw0rd1')
+  await bob.locator('#login-form .form-error', { hasText: 'Wrong username or password' }).waitFor({ timeout: WAIT })
+  await signIn(bob, 'bob', 'N3wPassword')
+  await bob.locator('#me', { hasText: 'Bob' }).waitFor({ timeout: WAIT })
+
+  // Bob deletes his account: he is signed out, and cannot sign in again.
+  await bob.getByRole('button', { name: 'Profile' }).click()
+  await bobProfile.getByRole('button', { name: 'Delete account' }).click()
+  await bobProfile.getByRole('button', { name: 'Confirm delete account' }).click()
+  await bob.locator('#login-form').waitFor({ timeout: WAIT })
+  await signIn(bob, 'bob', 'N3wPassword')
+  await bob.locator('#login-form .form-error', { hasText: 'Wrong username or password' }).waitFor({ timeout: WAIT })
 
   t.same(problems, [], 'no dialogs, script errors or CSP violations')
   t.comment(`browser test wall time: ${((Date.now() - started) / 1000).toFixed(1)} s`)

@@ -12,6 +12,13 @@ export class ApiError extends Error {
   }
 }
 
+/** The parsed body of a 2xx answer; anything else is thrown as an ApiError. */
+function answer(status, text) {
+  const data = text ? JSON.parse(text) : undefined
+  if (status < 200 || status >= 300) throw new ApiError(status, data)
+  return data
+}
+
 export class Api {
   access = null
   refreshing = null
@@ -33,21 +40,34 @@ export class Api {
       await this.refresh()
       return this.request(method, url, body, { auth, retry: false })
     }
-    const text = await res.text()
-    const data = text ? JSON.parse(text) : undefined
-    if (!res.ok) throw new ApiError(res.status, data)
-    return data
+    return answer(res.status, await res.text())
   }
 
   get = (url) => this.request('GET', url)
   post = (url, body) => this.request('POST', url, body)
   patch = (url, body) => this.request('PATCH', url, body)
   del = (url) => this.request('DELETE', url)
-  /** A multipart upload of one file, in the field `file`. */
-  upload = (url, file) => {
+  /**
+   * A multipart upload of one file, in the field `file`. By XMLHttpRequest, as fetch() reports no upload
+   * progress: `onProgress` gets the fraction sent, from 0 to 1.
+   */
+  async upload(url, file, onProgress, retry = true) {
     const form = new FormData()
     form.append('file', file)
-    return this.request('POST', url, form)
+    const { status, text } = await new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest()
+      xhr.open('POST', url)
+      if (this.access) xhr.setRequestHeader('authorization', `Bearer ${this.access}`)
+      if (onProgress) xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total) }
+      xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText })
+      xhr.onerror = () => reject(new TypeError('Network error'))
+      xhr.send(form)
+    })
+    if (status === 401 && retry && sessionStorage.getItem(REFRESH_KEY)) {
+      await this.refresh()
+      return this.upload(url, file, onProgress, false)
+    }
+    return answer(status, text)
   }
   /** A /files URL usable where no header can be sent (<img src>, <video src>, a download link). */
   fileUrl = (url) => `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.access)}`

@@ -10,13 +10,15 @@ const state = {
   conversations: new Map(),
   /** user id → { is_online, last_seen } from participants and presence frames */
   presence: new Map(),
+  /** user id → public User, the freshest seen: names and avatars of members and past members */
+  users: new Map(),
   /** the open conversation */
   open: null,
   /** its messages, by id, and in seq order */
   messages: new Map(),
   hasOlder: false,
-  /** highest seq of the open conversation's messages read by someone else (for ✓✓) */
-  readByOthers: new Map(),
+  /** conversation id → Map(user id → the highest seq they have read), from receipts and read frames */
+  readers: new Map(),
   /** conversation id → highest seq I marked read */
   myRead: new Map(),
   /** conversation id → Map(user id → timer) */
@@ -32,6 +34,7 @@ api.onSession = (user) => {
   if (!user) return signedOut()
   const first = !state.me
   state.me = user
+  state.users.set(user.id, user)
   $('#me').textContent = user.display_name || user.username
   $('#me-avatar').replaceChildren(avatar(user.avatar_url, user.display_name || user.username))
   if (first) signedIn()
@@ -47,7 +50,7 @@ async function signedIn() {
 function signedOut() {
   live.stop()
   state.me = null
-  state.conversations.clear()
+  for (const map of [state.conversations, state.presence, state.users, state.readers, state.myRead]) map.clear()
   state.open = null
   live.seqs.clear()
   live.seen.clear()
@@ -55,6 +58,8 @@ function signedOut() {
   $('#chat').hidden = true
   $('#banner').hidden = true
   $('#auth').hidden = false
+  // Whoever signed up in this tab comes back to sign in, not to sign up again.
+  showTab('login')
   $('#login-username').focus()
 }
 
@@ -131,11 +136,8 @@ const activity = (c) => c.last_message?.created_at ?? c.updated_at ?? c.created_
 const others = (c) => c.participants.filter((p) => p.user.id !== state.me.id).map((p) => p.user)
 const title = (c) => (c.is_group ? c.name : others(c).map((u) => u.display_name || u.username).join(', ') || 'Just you')
 const userName = (id) => {
-  for (const c of state.conversations.values()) {
-    const p = c.participants.find((p) => p.user.id === id)
-    if (p) return p.user.display_name || p.user.username
-  }
-  return 'Someone'
+  const u = state.users.get(id)
+  return u ? u.display_name || u.username : 'Someone'
 }
 const initials = (name) => (name || '?').split(/\s+/).filter(Boolean).slice(0, 2).map((w) => [...w][0].toUpperCase()).join('') || '?'
 /** A picture from /files (with the token in the URL, as <img> sends no header), or initials. */
@@ -148,8 +150,35 @@ const isOnline = (c) => !c.is_group && others(c).some((u) => state.presence.get(
 function addConversation(c) {
   state.conversations.set(c.id, c)
   if (state.open?.id === c.id) state.open = c
-  for (const p of c.participants) if (!state.presence.has(p.user.id)) state.presence.set(p.user.id, { is_online: p.user.is_online })
+  for (const p of c.participants) rememberUser(p.user)
   live.known(c.id, c.last_seq)
+}
+
+/**
+ * The freshest copy of a user wins everywhere: a new name or avatar seen in one conversation's members
+ * replaces the old one in every other. (Presence comes from frames once known; is_online here is a first guess.)
+ */
+function rememberUser(u) {
+  const known = state.users.get(u.id)
+  state.users.set(u.id, { ...known, ...u })
+  if (!state.presence.has(u.id)) state.presence.set(u.id, { is_online: u.is_online })
+  if (!known || (known.display_name === u.display_name && known.avatar_url === u.avatar_url)) return
+  const profile = { username: u.username, display_name: u.display_name, avatar_url: u.avatar_url }
+  for (const c of state.conversations.values()) for (const p of c.participants) if (p.user.id === u.id) Object.assign(p.user, profile)
+  for (const el of document.querySelectorAll(`#message-list .sender[data-user="${CSS.escape(u.id)}"]`)) el.textContent = userName(u.id)
+}
+
+/**
+ * No frame announces profile changes, so a user's name and avatar are fetched again when they come
+ * online; conversations bring their members' too (on open and on participant frames).
+ */
+async function refreshUser(id) {
+  const u = await api.get(`/users/${id}`).catch(() => null)
+  if (!u) return
+  rememberUser(u)
+  renderList()
+  renderSettings()
+  renderReceipts()
 }
 
 async function loadConversations() {
@@ -216,7 +245,8 @@ function renderHeader() {
   const online = isOnline(c)
   dot.className = `dot${online ? ' online' : ''}`
   const other = others(c)[0]
-  $('#conv-status').textContent = c.is_group ? `${c.participants.length} members` : online ? 'online' : lastSeen(other && state.presence.get(other.id)?.last_seen)
+  const n = c.participants.length
+  $('#conv-status').textContent = c.is_group ? `${n} member${n === 1 ? '' : 's'}` : online ? 'online' : lastSeen(other && state.presence.get(other.id)?.last_seen)
 }
 
 const lastSeen = (iso) => (iso ? `last seen ${day(iso)} ${time(iso)}` : 'offline')
@@ -235,15 +265,20 @@ async function openConversation(id) {
   renderList()
   renderTyping()
   $('#message-list').replaceChildren()
-  const page = await api.get(`/conversations/${id}/messages?limit=50`)
+  // The conversation again too: its members' names and avatars may have changed since it was loaded.
+  const [page, fresh] = await Promise.all([
+    api.get(`/conversations/${id}/messages?limit=50`),
+    api.get(`/conversations/${id}`).catch(() => null),
+  ])
   if (state.open !== c) return
+  if (fresh) { applyConversation(c, fresh); renderList() }
   for (const m of page) state.messages.set(m.id, m)
   state.hasOlder = page.length === 50
   renderMessages()
   scrollToBottom()
-  await loadReceipts(c)
   markRead()
   $('#composer-input').focus()
+  await loadReceipts(c)
 }
 
 async function loadOlder() {
@@ -267,30 +302,58 @@ async function loadOlder() {
 $('#load-older').addEventListener('click', loadOlder)
 $('#messages').addEventListener('scroll', (e) => { if (e.target.scrollTop < 40) loadOlder() })
 
-/** ✓✓ on loaded history: has someone else read my latest messages? (reads cover everything earlier) */
+const ownMessages = () => sorted().filter((m) => m.sender_id === state.me.id && m.message_type !== 'system' && !m.is_deleted)
+
+/**
+ * Who has read my latest messages in the loaded history. A read covers everything before it, so the
+ * receipts of the last few are enough: a reader found on a later one has read the earlier ones too.
+ */
 async function loadReceipts(c) {
   if (c.participants.length < 2) return
-  const mine = sorted().filter((m) => m.sender_id === state.me.id && m.message_type !== 'system').reverse().slice(0, 3)
-  for (const m of mine) {
+  await Promise.all(ownMessages().slice(-5).map(async (m) => {
     const receipts = await api.get(`/messages/${m.id}/receipts`).catch(() => [])
-    if (receipts.some((r) => r.user_id !== state.me.id)) {
-      readUpTo(c.id, m.seq)
-      break
-    }
-  }
+    for (const r of receipts) if (r.user_id !== state.me.id) readUpTo(c.id, r.user_id, m.seq)
+  }))
 }
 
-function readUpTo(conversationId, seq) {
-  if ((state.readByOthers.get(conversationId) ?? -1) >= seq) return
-  state.readByOthers.set(conversationId, seq)
-  if (state.open?.id === conversationId) for (const el of document.querySelectorAll('#message-list .ticks')) setTicks(el)
+function readUpTo(conversationId, userId, seq) {
+  const readers = state.readers.get(conversationId) ?? new Map()
+  state.readers.set(conversationId, readers)
+  if ((readers.get(userId) ?? -1) >= seq) return
+  readers.set(userId, seq)
+  if (state.open?.id === conversationId) renderReceipts()
+}
+
+/** The names of those who have read the open conversation up to `seq`. */
+function readersOf(seq) {
+  const readers = [...(state.readers.get(state.open.id) ?? [])]
+  return readers.filter(([, s]) => s >= seq).map(([id]) => userName(id)).sort((a, b) => a.localeCompare(b))
 }
 
 function setTicks(el) {
-  const read = Number(el.dataset.seq) <= (state.readByOthers.get(state.open.id) ?? -1)
+  const names = readersOf(Number(el.dataset.seq))
+  const read = names.length > 0
   el.textContent = read ? '✓✓' : '✓'
   el.classList.toggle('read', read)
-  el.setAttribute('aria-label', read ? 'Read' : 'Sent')
+  const label = !read ? 'Sent' : state.open.is_group ? `Read by ${names.join(', ')}` : 'Read'
+  el.setAttribute('aria-label', label)
+  el.title = label
+}
+
+function renderReceipts() {
+  if (!state.open) return
+  for (const el of document.querySelectorAll('#message-list .ticks')) setTicks(el)
+  renderReadBy()
+}
+
+/** In a group, who has read my latest message is spelled out under it (earlier ones: on the ticks' tooltip). */
+function renderReadBy() {
+  for (const el of document.querySelectorAll('#message-list .read-by')) el.remove()
+  const last = state.open?.is_group && ownMessages().at(-1)
+  if (!last) return
+  const names = readersOf(last.seq)
+  const item = document.querySelector(`#message-list [data-id="${CSS.escape(last.id)}"]`)
+  if (item && names.length) item.querySelector('.meta').after(h('p.read-by', {}, `Read by ${names.join(', ')}`))
 }
 
 /** Marks the newest message from someone else read, when the page shows it. */
@@ -322,6 +385,7 @@ function renderMessages() {
   }
   $('#message-list').replaceChildren(...items)
   $('#load-older').hidden = !state.hasOlder
+  renderReadBy()
 }
 
 function messageItem(m) {
@@ -336,7 +400,7 @@ function messageItem(m) {
     const src = api.fileUrl(m.file_url)
     const name = m.file_name ?? 'file'
     media = m.message_type === 'image'
-      ? h('a.media', { href: src, target: '_blank', rel: 'noopener', 'aria-label': `Open image ${name}` }, h('img', { src, alt: name }))
+      ? h('a.media', { href: src, target: '_blank', rel: 'noopener', 'aria-label': `Open image ${name}`, onclick: (e) => viewImage(e, m) }, h('img', { src, alt: name }))
       : m.message_type === 'video'
         ? h('video.media', { src, controls: true, preload: 'metadata', 'aria-label': name })
         : h('a.file', { href: src, download: name }, `📎 ${name}`, h('span.size', {}, ` ${size(m.file_size)}`))
@@ -353,7 +417,7 @@ function messageItem(m) {
       h('button', { type: 'button', 'aria-label': 'Delete message', onclick: (e) => confirmDelete(e.currentTarget, m.id) }, 'Delete'))
     : null
   return h(`li.message${own ? '.own' : '.theirs'}`, { dataset: { id: m.id } },
-    !own && c.is_group ? h('span.sender', {}, userName(m.sender_id)) : null,
+    !own && c.is_group ? h('span.sender', { dataset: { user: m.sender_id } }, userName(m.sender_id)) : null,
     media, body, meta, actions)
 }
 
@@ -404,6 +468,7 @@ function replaceItem(id) {
   const el = document.querySelector(`#message-list [data-id="${CSS.escape(id)}"]`)
   const m = state.messages.get(id)
   if (el && m) el.replaceWith(messageItem(m))
+  renderReadBy()
 }
 
 const nearBottom = () => { const b = $('#messages'); return b.scrollHeight - b.scrollTop - b.clientHeight < 80 }
@@ -429,6 +494,7 @@ function upsert(m) {
     const list = $('#message-list')
     if (!last || day(last.created_at) !== day(m.created_at)) list.append(h('li.day', { role: 'separator' }, day(m.created_at)))
     list.append(messageItem(m))
+    renderReadBy()
   }
   if (stick) scrollToBottom()
   markRead()
@@ -564,7 +630,9 @@ $('#back').addEventListener('click', () => {
 async function onEvent(frame) {
   const { type, conversation_id: id, data } = frame
   if (type === 'presence') {
+    const was = state.presence.get(data.user_id)?.is_online
     state.presence.set(data.user_id, { is_online: data.is_online, last_seen: data.last_seen })
+    if (data.is_online && !was) refreshUser(data.user_id)
     return renderList()
   }
   if (type === 'typing_indicator') return setTyping(data)
@@ -590,7 +658,7 @@ async function onEvent(frame) {
         if (state.open?.id !== id) { c.unread_count = 0; renderList() }
       } else {
         const m = state.messages.get(data.message_id) ?? (state.open?.id === id ? await api.get(`/messages/${data.message_id}`).catch(() => null) : null)
-        if (m) readUpTo(id, m.seq)
+        if (m) readUpTo(id, data.user_id, m.seq)
       }
       break
     case 'participant_removed':
@@ -614,7 +682,11 @@ async function onEvent(frame) {
 
 function applyConversation(c, fresh) {
   Object.assign(c, fresh, { last_message: c.last_message, unread_count: c.unread_count })
-  for (const p of c.participants) if (!state.presence.has(p.user.id)) state.presence.set(p.user.id, { is_online: p.user.is_online })
+  for (const p of c.participants) rememberUser(p.user)
+  if (state.open?.id === c.id) {
+    for (const el of document.querySelectorAll('#message-list .sender')) el.textContent = userName(el.dataset.user)
+    renderReceipts()
+  }
 }
 
 // ---------- attachments ----------
@@ -629,13 +701,49 @@ $('#attach').addEventListener('change', async (e) => {
   const caption = input.value.trim()
   const query = new URLSearchParams({ conversation_id: c.id })
   if (caption) query.set('caption', caption)
+  const progress = uploadProgress(file.name)
   try {
-    upsert(await api.upload(`/messages/upload?${query}`, file))
+    upsert(await api.upload(`/messages/upload?${query}`, file, progress.update))
     if (caption && input.value.trim() === caption) { input.value = ''; typing(false) }
   } catch (err) {
     error.textContent = `Not sent: ${err.message}`
+  } finally {
+    progress.done()
   }
 })
+
+/** A bar per file on its way up, above the composer, gone when the upload ends either way. */
+function uploadProgress(name) {
+  const bar = h('progress', { max: 1, value: 0, 'aria-label': `Uploading ${name}` })
+  const label = h('span.upload-label', {}, `Uploading ${name}…`)
+  const item = h('li', {}, bar, label)
+  $('#uploads').append(item)
+  return {
+    update: (fraction) => {
+      bar.value = fraction
+      label.textContent = `Uploading ${name}… ${Math.round(fraction * 100)}%`
+    },
+    done: () => item.remove(),
+  }
+}
+
+// ---------- image viewer ----------
+
+/** A click on a preview shows the image at full size (up to the window's); a modified click opens a tab. */
+function viewImage(e, m) {
+  if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return
+  e.preventDefault()
+  const viewer = $('#image-dialog')
+  // A fresh URL: the token in the preview's may have expired since it was rendered.
+  const src = api.fileUrl(m.file_url)
+  const name = m.file_name ?? 'image'
+  $('#viewer-img').src = src
+  $('#viewer-img').alt = name
+  $('#viewer-title').textContent = name
+  $('#viewer-open').href = src
+  showDialog(viewer, e.currentTarget)
+  viewer.querySelector('.close').focus()
+}
 
 // ---------- dialogs ----------
 
@@ -787,6 +895,7 @@ $('#leave').addEventListener('click', async () => {
 const profile = $('#profile-dialog')
 function setMe(user) {
   state.me = { ...state.me, ...user }
+  state.users.set(state.me.id, state.me)
   for (const c of state.conversations.values()) for (const p of c.participants) if (p.user.id === state.me.id) Object.assign(p.user, user)
   const name = state.me.display_name || state.me.username
   $('#me').textContent = name
