@@ -75,6 +75,9 @@ interface Step {
   p95_ms: number | null
   p99_ms: number | null
   max_ms: number | null
+  /** Scheduled send → POST answered. */
+  answer_p50_ms: number | null
+  answer_p99_ms: number | null
   lost: number
   duplicated: number
   failed: number
@@ -128,7 +131,8 @@ async function measure(sys: Running, workers: Worker[], ctx: Context, rate: numb
   groups.database = postgresPids(ctx.postmasterPid)
   const cpu = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, round(busy(pids) / wall, 2)])) as Step['cpu']
   const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b)
-  const sum = (k: keyof Omit<RunResult, 'latencies'>) => results.reduce((s, r) => s + r[k], 0)
+  const answered = results.flatMap((r) => r.answered).sort((a, b) => a - b)
+  const sum = (k: keyof Omit<RunResult, 'latencies' | 'answered'>) => results.reduce((s, r) => s + r[k], 0)
   const seconds = durationMs / 1000
   const step: Step = {
     rate,
@@ -138,6 +142,8 @@ async function measure(sys: Running, workers: Worker[], ctx: Context, rate: numb
     p95_ms: round(percentile(latencies, 95), 2),
     p99_ms: round(percentile(latencies, 99), 2),
     max_ms: round(latencies[latencies.length - 1], 2),
+    answer_p50_ms: round(percentile(answered, 50), 2),
+    answer_p99_ms: round(percentile(answered, 99), 2),
     lost: sum('lost'),
     duplicated: sum('duplicated'),
     failed: sum('failed'),
@@ -176,9 +182,11 @@ async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boole
       }
       const sweep: Step[] = []
       for (const rate of RATES) {
-        const step = await measure(sys, workers, ctx, rate, STEP_MS, 1000)
+        let step = await measure(sys, workers, ctx, rate, STEP_MS, 1000)
+        // One stall (a checkpoint, a GC pause) can push a short step's p99 over the line: a rate fails on two tries.
+        if (!step.ok) step = await measure(sys, workers, ctx, rate, STEP_MS, 1000)
         sweep.push(step)
-        log(`${label}: ${rate}/s → ${step.sends_per_s}/s sent, p50 ${step.p50_ms} p99 ${step.p99_ms} ms, lost ${step.lost}, cpu ${JSON.stringify(step.cpu)} waits ${JSON.stringify(step.db_waits)}${step.ok ? '' : '  ✗'}`)
+        log(`${label}: ${rate}/s → ${step.sends_per_s}/s sent, p50 ${step.p50_ms} p99 ${step.p99_ms} ms (answer p50 ${step.answer_p50_ms} p99 ${step.answer_p99_ms}), lost ${step.lost}, cpu ${JSON.stringify(step.cpu)} waits ${JSON.stringify(step.db_waits)}${step.ok ? '' : '  ✗'}`)
         if (!step.ok) break
       }
       const capacity = sweep.filter((s) => s.ok).at(-1)?.rate ?? 0

@@ -25,6 +25,8 @@ export interface RunResult {
   duplicated: number
   /** Cross-node latencies (ms) of messages scheduled after the warm-up. */
   latencies: number[]
+  /** Scheduled send → the POST's answer (ms), same messages: where the time goes, write or delivery. */
+  answered: number[]
 }
 
 const MAX_IN_FLIGHT = 2000
@@ -76,6 +78,7 @@ function post(sender: SenderSpec, content: string): Promise<boolean> {
 async function run(rate: number, durationMs: number, warmupMs: number, drainMs: number): Promise<RunResult> {
   const received = new Map<string, number>()
   const latencies: number[] = []
+  const answered: number[] = []
   let framesReceived = 0
   const start = monoMs()
   const measureFrom = start + warmupMs
@@ -107,6 +110,7 @@ async function run(rate: number, durationMs: number, warmupMs: number, drainMs: 
         inFlight++
         post(sender, `${id} ${sender.node} ${at.toFixed(3)}`).then((ok) => {
           inFlight--
+          if (at >= measureFrom) answered.push(monoMs() - at)
           if (!ok) return failed++
           sent++
           // Only accepted messages must arrive: a refused send is counted as failed, not lost.
@@ -129,7 +133,7 @@ async function run(rate: number, durationMs: number, warmupMs: number, drainMs: 
     if (n < plan.groupSize) lost += plan.groupSize - n
     if (n > plan.groupSize) duplicated += n - plan.groupSize
   }
-  return { sent, failed, unanswered: inFlight + skipped, framesReceived, lost, duplicated, latencies }
+  return { sent, failed, unanswered: inFlight + skipped, framesReceived, lost, duplicated, latencies, answered }
 }
 
 process.on('message', async (msg: WorkerCommand) => {
