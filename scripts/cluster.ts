@@ -215,6 +215,8 @@ async function terminate(proc: ChildProcess, signal: NodeJS.Signals, ms: number)
   clearTimeout(timer)
 }
 
+// The command line runs as a process of its own, where coverage is not recorded; the test runs it that way.
+/* c8 ignore start */
 /**
  * Ctrl+C signals the terminal's whole process group, the embedded PostgreSQL included, which would stop the
  * database under instances that are still draining. So the cluster runs in a process group of its own, and
@@ -273,3 +275,4 @@ async function main() {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main()
+/* c8 ignore stop */
