@@ -1,6 +1,9 @@
 import pg from 'pg'
 import t from 'tap'
-import { buildTestApp, client, register, type Session } from './helper.ts'
+import { buildApp } from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import { createDatabase } from '../src/database.ts'
+import { buildTestApp, client, JWT_SECRET, register, type Session } from './helper.ts'
 import { WsClient } from './ws-client.ts'
 
 // GET /metrics after real traffic: HTTP requests, a socket, a message delivered, a dropped listener.
@@ -171,6 +174,26 @@ t.test('each app has its own registry', async (t) => {
     parse((await app.inject('/metrics')).body).find((s) => s.name === 'parley_http_request_duration_seconds_count' && s.labels.route === '/health/live')?.value
   t.equal(await count(one.app), 2)
   t.equal(await count(two.app), undefined, 'the other app counted nothing')
+})
+
+t.test('a database that does not answer leaves the scrape working', async (t) => {
+  // No listener either (no databaseUrl): the realtime metrics read as nothing yet.
+  const { db } = createDatabase('postgres://nobody@127.0.0.1:1/nothing', 2)
+  const app = await buildApp({ config: loadConfig({ NODE_ENV: 'test' }), db, jwtSecret: JWT_SECRET })
+  t.teardown(async () => {
+    await app.close()
+    await db.destroy()
+  })
+  const res = await app.inject('/metrics')
+  t.equal(res.statusCode, 200)
+  const samples = parse(res.body)
+  const get = (name: string) => samples.find((s) => s.name === name)?.value
+  t.ok(Number.isNaN(get('parley_pg_notification_queue_usage')), 'queue usage unknown: NaN')
+  t.equal(get('parley_db_pool_max_clients'), 2)
+  t.equal(get('parley_ws_open_sockets'), 0)
+  t.equal(get('parley_listener_connected'), 0)
+  t.equal(get('parley_listener_events_total'), 0)
+  t.ok(get('process_resident_memory_bytes')! > 0, 'process metrics still there')
 })
 
 t.test('request ids: a plain X-Request-Id is kept and echoed, anything else replaced by a UUID', async (t) => {
