@@ -54,8 +54,9 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ error: err.message, code: err.code ?? 'BAD_REQUEST' })
     }
-    // PostgreSQL text cannot hold a NUL character (22021): that is bad input from the client, not a 500.
-    if (err.code === '22021') {
+    // PostgreSQL text cannot hold a NUL character (22021 as text, 22P05 inside jsonb, as batched messages
+    // travel): that is bad input from the client, not a 500.
+    if (err.code === '22021' || err.code === '22P05') {
       return reply.code(400).send({ error: 'Text must not contain NUL (\\u0000) characters', code: 'VALIDATION_ERROR' })
     }
     request.log.error({ err }, 'unhandled error')
