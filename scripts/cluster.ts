@@ -34,7 +34,7 @@ export interface ClusterOptions {
 export interface Member {
   name: string
   proc: ChildProcess
-  /** Every line it printed so far. */
+  /** What it printed, stdout and stderr, a line each (the latest 10,000 to 20,000 lines). */
   logs: string[]
 }
 
@@ -68,7 +68,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   let stopping = false
   let unfollow = async () => {}
 
-  const stop = async () => {
+  let stopped: Promise<void> | undefined
+  const stop = () => (stopped ??= stopAll())
+  const stopAll = async () => {
     stopping = true
     const nginx = members.find((m) => m.name === 'nginx')
     await Promise.all(members.filter((m) => m !== nginx).map((m) => terminate(m.proc, 'SIGTERM', 15_000)))
@@ -80,7 +82,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   }
   const track = (name: string, proc: ChildProcess): Tracked => {
     const say = (line: string) => {
-      member.logs.push(line)
+      // Bounded: `npm run cluster` may run for days.
+      if (member.logs.push(line) > 20_000) member.logs.splice(0, 10_000)
       onLine(name, line)
     }
     const member = { name, proc, logs: [] as string[], say }
@@ -143,7 +146,7 @@ function startInstance(member: Member): Promise<Instance> {
 }
 
 /** nginx.conf for these instances, from the template compose uses, by the renderer compose uses. */
-export async function renderNginxConfig(listen: string, upstreams: string[], runDir: string): Promise<string> {
+async function renderNginxConfig(listen: string, upstreams: string[], runDir: string): Promise<string> {
   const { stdout } = await promisify(execFile)('sh', [RENDER], {
     env: {
       PATH: process.env.PATH,

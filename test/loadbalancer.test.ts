@@ -1,10 +1,14 @@
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
+import { promisify } from 'node:util'
 import t from 'tap'
 import WebSocket from 'ws'
+import YAML from 'yaml'
 import { type Instance, startCluster } from '../scripts/cluster.ts'
 import { BASE_ENV, call } from './processes.ts'
 import { type Frame, WsClient } from './ws-client.ts'
@@ -53,6 +57,27 @@ function get(url: string, headers: Record<string, string>, localAddress = '127.0
       .on('error', reject)
   })
 }
+
+t.test("docker-compose.yml's nginx: the same template and renderer, over every instance, trusted by each", async (t) => {
+  const compose = YAML.parse(await readFile('docker-compose.yml', 'utf8'), { merge: true })
+  const nginx = compose.services.nginx
+  t.match(nginx.command.join(' '), /\/etc\/parley\/render-nginx\.sh .*exec nginx -c/, 'renders with deploy/render-nginx.sh, then runs nginx')
+  t.ok(nginx.volumes.includes('./deploy:/etc/parley:ro'), 'from deploy/, as the cluster script does')
+  const instances = Object.keys(compose.services).filter((name) => /^parley-\d+$/.test(name))
+  const address = (service: string) => compose.services[service].networks.parley.ipv4_address
+  t.equal(instances.length, 3)
+  t.same(nginx.environment.PARLEY_UPSTREAMS.split(' '), instances.map((name) => `${address(name)}:3000`), 'nginx balances over every instance')
+  for (const name of instances) t.equal(compose.services[name].environment.TRUST_PROXY, address('nginx'), `${name} trusts nginx, and only nginx`)
+
+  // nginx -t on what the container renders; only the paths inside the container are moved to a temporary folder.
+  const dir = await mkdtemp(path.join(tmpdir(), 'parley-compose-nginx-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const run = promisify(execFile)
+  const env = { PATH: process.env.PATH, ...nginx.environment, PARLEY_RUN_DIR: dir, PARLEY_ACCESS_LOG: path.join(dir, 'access.log') }
+  await writeFile(path.join(dir, 'nginx.conf'), (await run('sh', ['deploy/render-nginx.sh'], { env })).stdout)
+  const check = await run('/usr/sbin/nginx', ['-t', '-p', dir, '-e', 'stderr', '-c', path.join(dir, 'nginx.conf')])
+  t.match(check.stderr, /test is successful/, 'nginx -t accepts it')
+})
 
 t.test('nginx keeps /metrics inside, passes request ids on and tells the instances who the client is', async (t) => {
   for (const [i, url] of ['/metrics', '/metrics/', '//metrics', '/%6Detrics', '/metrics?format=json'].entries()) {
