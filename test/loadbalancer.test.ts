@@ -85,16 +85,19 @@ t.test('nginx keeps /metrics inside, passes request ids on and tells the instanc
     t.equal(res.status, 403, `${url} is refused`)
     t.match(JSON.parse(res.body), { code: 'FORBIDDEN', error: String }, 'in the API error shape')
   }
+  const direct = await fetch(`${cluster.instances[0].base}/metrics`)
+  t.equal(direct.status, 200, 'while each instance serves it on its own address, where Prometheus scrapes it')
+  t.match(await direct.text(), /^# HELP /m, 'in the Prometheus text format')
   await eventually(() => accessLog('metrics-0'), 'the access log line')
   t.notOk(servedBy('metrics-0'), 'no instance saw the request')
   t.match(accessLog('metrics-0'), /" 403 .* upstream=- /, 'nginx answered it itself')
 
   // The client connects from 127.0.0.2 and claims another address: instances trust nginx's word only.
-  const res = await get('/health/live', { 'x-request-id': 'whoami-1', 'x-forwarded-for': '203.0.113.9' }, '127.0.0.2')
+  const res = await get('/health/live', { 'x-request-id': 'who_am@i-1', 'x-forwarded-for': '203.0.113.9' }, '127.0.0.2')
   t.equal(res.status, 200)
-  t.equal(res.headers['x-request-id'], 'whoami-1', "the caller's request id comes back")
-  const instance = await eventually(() => servedBy('whoami-1'), 'the instance log line')
-  const line = JSON.parse(instance.logs.find((l) => l.includes('"reqId":"whoami-1"') && l.includes('remoteAddress'))!)
+  t.equal(res.headers['x-request-id'], 'who_am@i-1', "the caller's request id comes back, once")
+  const instance = await eventually(() => servedBy('who_am@i-1'), 'the instance log line')
+  const line = JSON.parse(instance.logs.find((l) => l.includes('"reqId":"who_am@i-1"') && l.includes('remoteAddress'))!)
   t.equal(line.req.remoteAddress, '127.0.0.2', 'the instance sees the real client address (TRUST_PROXY), not the claimed one')
 
   const generated = await get('/health/live', {})
