@@ -4,6 +4,7 @@
 import { createServer } from 'node:http'
 import pg from 'pg'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { sendRoute } from './lib.ts'
 
 const url = process.env.DATABASE_URL
 const pool = new pg.Pool({ connectionString: url, max: 10 })
@@ -21,28 +22,15 @@ listener.on('notification', (n) => {
   for (const ws of rooms.get(room) ?? []) ws.send(payload)
 })
 
-const server = createServer((req, res) => {
-  if (req.method !== 'POST' || req.url !== '/send') {
-    res.writeHead(404).end()
-    return
-  }
-  let body = ''
-  req.setEncoding('utf8')
-  req.on('data', (chunk) => (body += chunk))
-  req.on('end', () => {
-    const { room, content } = JSON.parse(body) as { room: string; content: string }
-    pool
-      .query(
-        `WITH m AS (INSERT INTO floor_messages (room, content) VALUES ($1, $2) RETURNING id, room, content)
-         SELECT pg_notify('floor', json_build_object('room', room, 'id', id, 'content', content)::text) FROM m`,
-        [room, content],
-      )
-      .then(
-        () => res.writeHead(204).end(),
-        () => res.writeHead(500).end(),
-      )
-  })
-})
+const server = createServer(
+  sendRoute((room, content) =>
+    pool.query(
+      `WITH m AS (INSERT INTO floor_messages (room, content) VALUES ($1, $2) RETURNING id, room, content)
+       SELECT pg_notify('floor', json_build_object('room', room, 'id', id, 'content', content)::text) FROM m`,
+      [room, content],
+    ),
+  ),
+)
 const wss = new WebSocketServer({ server })
 wss.on('connection', (ws, req) => {
   const joined = new URL(req.url!, 'http://x').searchParams.get('rooms')!.split(',')

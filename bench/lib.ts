@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHmac } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
+import type { RequestListener } from 'node:http'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 
@@ -107,3 +108,23 @@ export function postgresPids(postmasterPid: number): number[] {
 }
 
 export const round = (x: number, digits = 1) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null)
+
+/** The peer's and the floor's one route, `POST /send {room, content}`: 204 once `send` is done, 500 if it fails. */
+export function sendRoute(send: (room: string, content: string) => unknown): RequestListener {
+  return (req, res) => {
+    if (req.method !== 'POST' || req.url !== '/send') {
+      res.writeHead(404).end()
+      return
+    }
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk) => (body += chunk))
+    req.on('end', () => {
+      const { room, content } = JSON.parse(body) as { room: string; content: string }
+      Promise.resolve(send(room, content)).then(
+        () => res.writeHead(204).end(),
+        () => res.writeHead(500).end(),
+      )
+    })
+  }
+}

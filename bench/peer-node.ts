@@ -5,27 +5,19 @@ import { createServer } from 'node:http'
 import { createAdapter } from '@socket.io/postgres-adapter'
 import pg from 'pg'
 import { Server } from 'socket.io'
+import { sendRoute } from './lib.ts'
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
 pool.on('error', () => {})
 // The table the adapter keeps packets over 8000 bytes in (none here), as its README creates it.
 await pool.query('CREATE TABLE IF NOT EXISTS socket_io_attachments (id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)')
 
-const server = createServer((req, res) => {
-  if (req.method !== 'POST' || req.url !== '/send') {
-    res.writeHead(404).end()
-    return
-  }
-  let body = ''
-  req.setEncoding('utf8')
-  req.on('data', (chunk) => (body += chunk))
-  req.on('end', () => {
-    const { room, content } = JSON.parse(body) as { room: string; content: string }
+const server = createServer(
+  sendRoute((room, content) => {
     io.to(room).emit('message', content)
-    res.writeHead(204).end()
-  })
-})
-const io = new Server(server, { transports: ['websocket'], adapter: createAdapter(pool) })
+  }),
+)
+const io: Server = new Server(server, { transports: ['websocket'], adapter: createAdapter(pool) })
 io.on('connection', (socket) => {
   socket.join((socket.handshake.auth as { rooms: string[] }).rooms)
 })

@@ -8,6 +8,7 @@ import { migrateToLatest } from '../db/migrate.ts'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { createDatabase, startEmbeddedPostgres } from '../src/database.ts'
+import { WsClient } from './ws-client.ts'
 
 export const JWT_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 
@@ -65,6 +66,32 @@ export async function buildTestApp(t: Test, env: Record<string, string> = {}) {
     await db.destroy()
   })
   return { app, db, url, config }
+}
+
+/** The app listening on a port, and `open(who)` for real sockets to it; all closed when the test ends. */
+export async function buildLiveApp(t: Test, env: Record<string, string> = {}) {
+  const ctx = await buildTestApp(t, env)
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = ctx.app.server.address() as { port: number }
+  const base = `http://127.0.0.1:${port}`
+  const sockets: WsClient[] = []
+  t.teardown(() => sockets.forEach((s) => s.close()))
+  const open = async (who?: { token: string }, opts?: { protocol?: boolean }) => {
+    const s = await WsClient.open(base, who?.token, opts)
+    sockets.push(s)
+    return s
+  }
+  return { ...ctx, base, open }
+}
+
+/** Kills the app's LISTEN connection from the server side (as a failover or an admin would) and waits until the listener notices. */
+export async function dropListener(t: Test, app: TestApp, url: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  t.teardown(() => admin.end())
+  const down = new Promise((resolve) => app.realtime.listener.once('down', resolve))
+  await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'parley-listener' AND datname = current_database()")
+  await down
 }
 
 export interface Session {

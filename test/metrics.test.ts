@@ -3,8 +3,7 @@ import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { createDatabase } from '../src/database.ts'
-import { buildTestApp, client, JWT_SECRET, register, type Session } from './helper.ts'
-import { WsClient } from './ws-client.ts'
+import { buildLiveApp, dropListener, buildTestApp, client, JWT_SECRET, register } from './helper.ts'
 
 // GET /metrics after real traffic: HTTP requests, a socket, a message delivered, a dropped listener.
 
@@ -28,17 +27,8 @@ function parse(text: string): Sample[] {
 }
 
 async function live(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}) {
-  const ctx = await buildTestApp(t, env)
-  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = ctx.app.server.address() as { port: number }
-  const base = `http://127.0.0.1:${port}`
-  const sockets: WsClient[] = []
-  t.teardown(() => sockets.forEach((s) => s.close()))
-  const open = async (who: Session) => {
-    const s = await WsClient.open(base, who.token)
-    sockets.push(s)
-    return s
-  }
+  const ctx = await buildLiveApp(t, env)
+  const { base } = ctx
   /** Scrapes over HTTP; `get(name, labels)` is the value of the one sample that matches (undefined if none). */
   const scrape = async () => {
     const res = await fetch(`${base}/metrics`)
@@ -54,7 +44,7 @@ async function live(t: Parameters<typeof buildTestApp>[0], env: Record<string, s
     }
     return { text, samples, find, get, contentType: res.headers.get('content-type') }
   }
-  return { ...ctx, base, open, scrape }
+  return { ...ctx, scrape }
 }
 
 /** Polls a scrape until `test` holds of it. */
@@ -149,12 +139,7 @@ t.test('a dropped listener shows as disconnected, then as one replay', async (t)
   t.equal(before.get('parley_listener_replays_total'), 0)
   t.equal(before.get('parley_listener_connected'), 1)
 
-  const admin = new pg.Client({ connectionString: url })
-  await admin.connect()
-  t.teardown(() => admin.end())
-  const down = new Promise((resolve) => app.realtime.listener.once('down', resolve))
-  await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'parley-listener' AND datname = current_database()")
-  await down
+  await dropListener(t, app, url)
   t.equal((await scrape()).get('parley_listener_connected'), 0, 'disconnected')
   // Sent while the listener is down: delivered by the replay, from the log (no notification time: the row's).
   const msg = (await client(app, alice).post('/messages', { conversation_id: conv, content: 'missed' })).json()

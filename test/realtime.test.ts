@@ -1,24 +1,10 @@
-import pg from 'pg'
 import t from 'tap'
-import { buildTestApp, client, JWT_SECRET, register, type Session } from './helper.ts'
-import { type Frame, WsClient } from './ws-client.ts'
+import { buildLiveApp, dropListener, client, JWT_SECRET, register, type Session } from './helper.ts'
+import type { Frame } from './ws-client.ts'
 
 // Real sockets against a listening app on a real database. Multi-instance behaviour is in cluster.test.ts.
 
-async function live(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}) {
-  const ctx = await buildTestApp(t, env)
-  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = ctx.app.server.address() as { port: number }
-  const base = `http://127.0.0.1:${port}`
-  const sockets: WsClient[] = []
-  t.teardown(() => sockets.forEach((s) => s.close()))
-  const open = async (who?: Session, opts?: { protocol?: boolean }) => {
-    const s = await WsClient.open(base, who?.token, opts)
-    sockets.push(s)
-    return s
-  }
-  return { ...ctx, base, open }
-}
+const live = buildLiveApp
 
 const ofType = (type: string, conv?: string) => (f: Frame) => f.type === type && (conv === undefined || f.conversation_id === conv)
 const seqsOf = (frames: Frame[], conv: string) => frames.filter((f) => f.conversation_id === conv && f.seq !== undefined).map((f) => f.seq!)
@@ -185,12 +171,7 @@ t.test('a dropped listener reconnects and replays: sockets still get every event
   const m0 = (await as.post('/messages', { conversation_id: conv, content: 'before' })).json()
   await wb.next((f) => f.data?.id === m0.id)
 
-  const admin = new pg.Client({ connectionString: url })
-  await admin.connect()
-  t.teardown(() => admin.end())
-  const down = new Promise((resolve) => app.realtime.listener.once('down', resolve))
-  await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'parley-listener' AND datname = current_database()")
-  await down
+  await dropListener(t, app, url)
   t.equal((await app.inject('/health/ready')).statusCode, 503, 'not ready while the listener is down')
   const sent: any[] = []
   for (let i = 0; i < 10; i++) sent.push((await as.post('/messages', { conversation_id: conv, content: `during ${i}` })).json())

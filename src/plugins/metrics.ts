@@ -73,33 +73,16 @@ export default fp(
         for (const [type, n] of realtime()?.hub.framesSent ?? []) this.inc({ type }, n)
       },
     })
-    new Counter({
-      name: 'parley_ws_too_slow_total',
-      help: 'WebSockets closed (4008) because their unsent bytes passed WS_MAX_BUFFERED',
-      registers,
-      collect() {
-        this.reset()
-        this.inc(realtime()?.hub.tooSlow ?? 0)
-      },
-    })
-    new Counter({
-      name: 'parley_listener_events_total',
-      help: 'Conversation events the listener handed on to the hub; rate() of it is events per second',
-      registers,
-      collect() {
-        this.reset()
-        this.inc(realtime()?.listener.events ?? 0)
-      },
-    })
-    new Counter({
-      name: 'parley_listener_replays_total',
-      help: 'Listener reconnects after a dropped LISTEN connection, each replaying the served conversations from the event log',
-      registers,
-      collect() {
-        this.reset()
-        this.inc(realtime()?.listener.replays ?? 0)
-      },
-    })
+    // A total the realtime classes keep themselves, copied over at scrape time rather than added up here.
+    const mirrored = (name: string, help: string, read: () => number) =>
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()) } })
+    mirrored('parley_ws_too_slow_total', 'WebSockets closed (4008) because their unsent bytes passed WS_MAX_BUFFERED', () => realtime()?.hub.tooSlow ?? 0)
+    mirrored('parley_listener_events_total', 'Conversation events the listener handed on to the hub; rate() of it is events per second', () => realtime()?.listener.events ?? 0)
+    mirrored(
+      'parley_listener_replays_total',
+      'Listener reconnects after a dropped LISTEN connection, each replaying the served conversations from the event log',
+      () => realtime()?.listener.replays ?? 0,
+    )
     new Gauge({
       name: 'parley_listener_connected',
       help: '1 while the LISTEN connection is up, else 0',
