@@ -1,30 +1,35 @@
 import { execFile, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import YAML from 'yaml'
 import { type Instance, startCluster } from '../scripts/cluster.ts'
+import { freePort } from '../src/database.ts'
 import { BASE_ENV, call } from './processes.ts'
 import { type Frame, WsClient } from './ws-client.ts'
 
 // `npm run cluster`'s topology: three instances behind Debian's nginx (the config docker-compose.yml uses),
 // one PostgreSQL. Clients talk to the load balancer only. Which instance served a request is read from the
 // instances' own logs: nginx passes the client's X-Request-Id on, and each instance logs it as reqId.
+// Where nginx's retries hang on how an instance fails, stand-in instances fail exactly that way.
 
 const cluster = await startCluster({ instances: 3, env: { ...BASE_ENV, LOG_LEVEL: 'info' } })
 t.teardown(() => cluster.stop())
 const lb = cluster.url
 
 /** Resolves with what `probe` returns once it returns something; the logs arrive through pipes, a little late. */
-async function eventually<T>(probe: () => T | undefined, what: string, ms = 5000): Promise<T> {
+async function eventually<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, ms = 5000): Promise<T> {
   for (const deadline = Date.now() + ms; ; ) {
-    const found = probe()
+    const found = await probe()
     if (found !== undefined) return found
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
@@ -43,6 +48,80 @@ async function connect(token: string, requestId: string): Promise<{ ws: WsClient
     socket.once('error', reject)
   })
   return { ws, on: await eventually(() => servedBy(requestId), `the instance that took ${requestId}`) }
+}
+
+/**
+ * A send as a real client makes it: a 502, 503 or 504, or no answer at all, leaves it unknown whether the
+ * message landed, so the client sends it again with the same client_id; the server answers a retry of a
+ * send that landed with the first message, with 200.
+ */
+async function sendWithRetries(token: string, body: { client_id: string } & Record<string, unknown>) {
+  for (let attempts = 1; ; attempts++) {
+    const res = await call(lb, 'POST', '/messages', token, body).catch((err: Error) => ({ status: 0, body: err.message }))
+    if (![0, 502, 503, 504].includes(res.status) || attempts === 5) return { ...res, attempts }
+    await new Promise((resolve) => setTimeout(resolve, 200 * attempts))
+  }
+}
+
+/**
+ * A stand-in for an instance, recording what reaches it. It answers 200, but drops /drop unanswered, as an
+ * instance that dies after reading a request; with `dropReused`, it drops every request on a connection that
+ * carried one before, as nginx finds a pooled connection whose instance has died.
+ */
+async function stubInstance(t: Test, opts: { dropReused?: boolean } = {}) {
+  const seen: { method: string; url: string; reused: boolean }[] = []
+  const used = new WeakSet<object>()
+  const server = http.createServer((req, res) => {
+    const reused = used.has(req.socket)
+    used.add(req.socket)
+    seen.push({ method: req.method!, url: req.url!, reused })
+    if (req.url === '/drop' || (reused && opts.dropReused)) return req.socket.destroy()
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+  })
+  // Node closes an idle connection after 5 s, nginx after 60: a slow run must not lose the pooled one.
+  server.keepAliveTimeout = 0
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, seen }
+}
+
+/** nginx from the template, rendered as compose and the cluster render it, in front of `upstreams`. */
+async function nginxInFrontOf(t: Test, upstreams: string[]) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'parley-nginx-'))
+  // Started as root, nginx's workers run as another user, who must reach the temporary files in here.
+  await chmod(dir, 0o755)
+  const port = await freePort()
+  const env = { PATH: process.env.PATH, PARLEY_LISTEN: `127.0.0.1:${port}`, PARLEY_UPSTREAMS: upstreams.join(' '), PARLEY_RUN_DIR: dir, PARLEY_ACCESS_LOG: path.join(dir, 'access.log') }
+  await writeFile(path.join(dir, 'nginx.conf'), (await promisify(execFile)('sh', ['deploy/render-nginx.sh'], { env })).stdout)
+  const proc = spawn(process.env.NGINX ?? '/usr/sbin/nginx', ['-p', dir, '-e', 'stderr', '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const errors: string[] = []
+  for (const stream of [proc.stdout!, proc.stderr!]) createInterface({ input: stream }).on('line', (line) => errors.push(line))
+  t.teardown(async () => {
+    const exited = once(proc, 'exit')
+    proc.kill('SIGTERM')
+    await exited
+    await rm(dir, { recursive: true, force: true })
+  })
+  await eventually(() => existsSync(path.join(dir, 'nginx.pid')) || undefined, 'nginx to start')
+  const access = async () => (await readFile(path.join(dir, 'access.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean)
+  return { url: `http://127.0.0.1:${port}`, logs: async () => [...(await access()), ...errors] }
+}
+
+/** One request, on `agent`'s connection when given; a POST carries `{}`. */
+function request(url: string, method: string, agent?: http.Agent, requestId?: string) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const headers = { ...(requestId && { 'x-request-id': requestId }), ...(method === 'POST' && { 'content-type': 'application/json' }) }
+    const req = http.request(url, { method, agent, headers }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (chunk) => (body += chunk))
+      res.on('end', () => resolve({ status: res.statusCode!, body }))
+    })
+    req.on('error', reject).end(method === 'POST' ? '{}' : undefined)
+  })
 }
 
 /** A GET through nginx from a chosen local address, with chosen headers. */
@@ -127,14 +206,18 @@ t.test('users on different instances chat; one instance is SIGKILLed; its client
   t.equal(where.size, 3, `the four sockets landed on all three instances (${[...where].join(', ')})`)
 
   const sent: { id: string; content: string }[] = []
+  /** How each REST send was made, to make it again. */
+  const made = new Map<string, { token: string; body: { conversation_id: string; content: string; client_id: string } }>()
   let ref = 0
   /** One message, by REST (any instance) or on the sender's socket, in turn; the next waits for this one's answer. */
   const send = async (name: string, content: string) => {
     const user = users.find((u) => u.name === name)!
     if (sent.length % 2 === 0) {
-      const res = await call(lb, 'POST', '/messages', user.token, { conversation_id: conv, content })
-      t.equal(res.status, 201, `${content}: 201`)
+      const body = { conversation_id: conv, content, client_id: randomUUID() }
+      const res = await sendWithRetries(user.token, body)
+      t.ok(res.status === 201 || (res.status === 200 && res.attempts > 1), `${content}: ${res.status} after ${res.attempts} attempt(s)`)
       sent.push(res.body)
+      made.set(res.body.id, { token: user.token, body })
     } else {
       const r = `m${++ref}`
       current(name).ws.send({ type: 'send', ref: r, conversation_id: conv, content })
@@ -155,12 +238,13 @@ t.test('users on different instances chat; one instance is SIGKILLed; its client
   for (const name of moved) await current(name).ws.closedWith()
   t.pass(`${victim.name} killed; ${moved.join(' and ')} lost their sockets`)
 
-  // Meanwhile the others chat on. nginx first picks the dead instance (it has the fewest connections),
-  // cannot connect and passes the request, even a POST, to a live one.
+  // Meanwhile the others chat on. Whichever instance nginx picks for a send, the client's retry with the
+  // same client_id makes it land exactly once (checked in the history below).
   for (const [i, name] of [...stayed, ...stayed].entries()) await send(name, `while away ${i} from ${name}`)
-  const deadAddress = new URL(victim.base).host
-  const retried = await eventually(() => cluster.nginx.logs.find((l) => l.includes(`upstream=${deadAddress}, `)), 'a retried request in the access log')
-  t.match(retried, /"POST \/messages HTTP\/1.1" 201 /, `a POST that met the dead instance was retried on another: ${retried}`)
+  // A send whose answer was lost on the way back, sent again: the first message, once.
+  const landed = sent.filter((m) => made.has(m.id)).at(-1)!
+  const again = await sendWithRetries(made.get(landed.id)!.token, made.get(landed.id)!.body)
+  t.same([again.status, again.body.id], [200, landed.id], 'a send made again with the same client_id after it landed returns the first message, with 200')
 
   // The moved clients reconnect through nginx, which sends them elsewhere, and resume from their last seq.
   for (const name of moved) {
@@ -174,6 +258,14 @@ t.test('users on different instances chat; one instance is SIGKILLed; its client
   for (const name of [...moved, ...stayed]) await send(name, `after from ${name}`)
   for (const u of users) await received(current(u.name).ws, sent.at(-1)!.id)
 
+  // The history holds every message exactly once: no retry made a second one.
+  const history = await call(lb, 'GET', `/conversations/${conv}/messages?limit=100`, alice.token)
+  t.same(
+    history.body.filter((m: { message_type: string }) => m.message_type !== 'system').map((m: { content: string }) => m.content).sort(),
+    sent.map((m) => m.content).sort(),
+    `the history holds each of the ${sent.length} messages exactly once`,
+  )
+
   // Every user: every message exactly once, in order, across their sockets, and a log with no gap or repeat.
   for (const u of users) {
     const frames: Frame[] = sockets.get(u.name)!.flatMap((s) => s.ws.frames.filter((f) => f.conversation_id === conv && f.seq))
@@ -185,6 +277,70 @@ t.test('users on different instances chat; one instance is SIGKILLed; its client
     const seqs = frames.map((f) => f.seq!)
     t.same(seqs, Array.from({ length: seqs.length }, (_, i) => seqs[0] + i), `${u.name}: consecutive seqs`)
   }
+})
+
+t.test("nginx's logs hold no credential from a URL: not a socket's ?token=, not a file link's", async (t) => {
+  const { access_token: token } = (await call(lb, 'POST', '/auth/register', undefined, { username: `erin_lb_${process.pid}`, password: 'Passw0rd' })).body
+  // As a browser opens its socket, and as an <img src> carries a token: in the query.
+  const { ws } = await connect(token, 'ws-with-token')
+  ws.close()
+  const file = `/files/${randomUUID()}`
+  await get(`${file}?token=${token}`, { 'x-request-id': 'file-with-token' })
+  t.match(await eventually(() => accessLog('ws-with-token'), "the socket's access log line"), '"GET /ws? HTTP/1.1" 101 ', 'the access log keeps the path, and shows a query was there')
+  t.match(await eventually(() => accessLog('file-with-token'), "the file's access log line"), `"GET ${file}? HTTP/1.1" `)
+
+  // Every line nginx wrote in this file, access and error log alike, the SIGKILL test's reconnections included.
+  const leaks = cluster.nginx.logs.filter((l) => l.includes(token) || /eyJ[\w-]+\.[\w-]+\.[\w-]+|[?&](token|sig)=/.test(l))
+  t.same(leaks, [], 'no token, nor a signed link, in any line')
+})
+
+t.test('nginx and a pooled connection whose instance died: a GET is sent again, a POST never travels on one', async (t) => {
+  const instance = await stubInstance(t, { dropReused: true })
+  const nginx = await nginxInFrontOf(t, [instance.host])
+  // One client connection, so one nginx worker, whose pool keeps the connection to the instance.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const send = (method: string, url: string) => request(`${nginx.url}${url}`, method, agent)
+  t.equal((await send('GET', '/health/live')).status, 200, 'a first GET opens a connection, which nginx then keeps')
+
+  for (const url of ['/ws?token=SECRET-1', '/files/f1?token=SECRET-2']) {
+    const from = instance.seen.length
+    t.equal((await send('GET', url)).status, 200, `GET ${url.split('?')[0]} answered`)
+    t.same(instance.seen.slice(from).map((r) => r.reused), [true, false], 'sent on the pooled connection, which failed, then again on a new one')
+  }
+  const from = instance.seen.length
+  t.equal((await send('POST', '/messages')).status, 200, 'a POST answered: it did not meet the dead pooled connection')
+  t.same(instance.seen.slice(from), [{ method: 'POST', url: '/messages', reused: false }], 'it went on a connection of its own, once')
+
+  const lines = await eventually(async () => {
+    const all = await nginx.logs()
+    return all.filter((l) => l.includes('request_id=')).length >= 4 ? all : undefined
+  }, 'the access log')
+  t.same(lines.filter((l) => l.includes('SECRET')), [], "neither the access log nor the error log holds a URL's token")
+})
+
+t.test("nginx passes what never reached an instance to the next one, and never sends a POST twice", async (t) => {
+  const [a, b] = [await stubInstance(t), await stubInstance(t)]
+  const dead = `127.0.0.1:${await freePort()}`
+  const nginx = await nginxInFrontOf(t, [a.host, b.host, dead])
+  const seen = (url: string) => [...a.seen, ...b.seen].filter((r) => r.url === url)
+
+  // least_conn takes the three in turn: within three POSTs one meets the dead instance, refused before anything is sent.
+  for (let i = 0; i < 3; i++) t.equal((await request(`${nginx.url}/messages?n=${i}`, 'POST', undefined, `post-${i}`)).status, 200, `POST ${i} answered`)
+  t.equal(seen('/messages?n=0').length + seen('/messages?n=1').length + seen('/messages?n=2').length, 3, 'each reached an instance once')
+  const lines = await eventually(async () => {
+    const all = await nginx.logs()
+    return all.filter((l) => l.includes('request_id=post-')).length === 3 ? all : undefined
+  }, 'the access log')
+  t.ok(lines.some((l) => /"POST \/messages\? HTTP\/1.1" 200 .* upstream=\S+, /.test(l) && l.includes(`upstream=${dead}, `)), 'one was refused by the dead instance and passed to a live one')
+
+  // An instance that read the request and died before answering.
+  const post = await request(`${nginx.url}/drop`, 'POST')
+  t.equal(post.status, 502, 'a POST that may have reached an instance: 502, for the client to retry with its client_id')
+  t.match(JSON.parse(post.body), { code: 'SERVICE_UNAVAILABLE' }, 'in the API error shape')
+  t.equal(seen('/drop').length, 1, 'not sent to another instance')
+  t.equal((await request(`${nginx.url}/drop`, 'GET')).status, 502)
+  t.equal(seen('/drop').filter((r) => r.method === 'GET').length, 2, 'a GET in the same case is sent to the other live instance too')
 })
 
 t.test('npm run cluster: says where it listens, prefixes logs, and Ctrl+C stops it all in order', async (t) => {
