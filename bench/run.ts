@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import WebSocket from 'ws'
-import { startEmbeddedPostgres } from '../src/database.ts'
+import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
 import { cpuSeconds, mintToken, percentile, postgresPids, root, round, rssBytes } from './lib.ts'
 import { renderPlot } from './plot.ts'
 import { type Plan, type Running, type SystemName, startFloor, startParley, startPeer } from './systems.ts'
@@ -261,12 +261,14 @@ const dir = await mkdtemp(path.join(tmpdir(), 'parley-bench-'))
 const database = await startEmbeddedPostgres(dir, { persistent: false })
 try {
   const postmasterPid = Number((await readFile(path.join(dir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])
-  const admin = new pg.Client({ connectionString: database.url })
+  const admin = new pg.Client({ connectionString: database.adminUrl })
   await admin.connect()
   const names: SystemName[] = ['parley', 'peer', 'floor']
-  for (const n of names) await admin.query(`CREATE DATABASE bench_${n}`)
+  // Each system connects as the service does, as the owner of its database and no superuser.
+  for (const n of names) await admin.query(`CREATE DATABASE bench_${n} OWNER ${APP_ROLE}`)
   await admin.end()
-  const ctx: Context = { postmasterPid, urlFor: (n) => database.url.replace(/\/postgres$/, `/bench_${n}`) }
+  const urlFor = (n: SystemName) => Object.assign(new URL(database.url), { pathname: `/bench_${n}` }).toString()
+  const ctx: Context = { postmasterPid, urlFor }
 
   // BENCH_ONLY=parley (say) runs that system's load phases alone, for working on it; the full run is the one that counts.
   if (process.env.BENCH_ONLY) {

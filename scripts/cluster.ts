@@ -12,7 +12,8 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
-import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../src/database.ts'
+import { freePort } from '../src/database.ts'
+import { type EmbeddedDatabase, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 const RENDER = path.join(root, 'deploy/render-nginx.sh')

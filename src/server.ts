@@ -5,7 +5,9 @@ import closeWithGrace from 'close-with-grace'
 import { migrateToLatest } from '../db/migrate.ts'
 import { buildApp } from './app.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
-import { createDatabase, startEmbeddedPostgres } from './database.ts'
+import { createDatabase } from './database.ts'
+import { startEmbeddedPostgres } from './embedded-postgres.ts'
+import { redactUrl } from './log-redaction.ts'
 
 // Credentials stay out of the logs: headers and bodies are not logged, and in a query string any parameter
 // named like a token, password or secret is masked (`?token=` is how WebSocket and file links authenticate).
@@ -13,7 +15,7 @@ const LOGGER_SERIALIZERS = {
   req: (req: { method: string; url: string; id: string; ip?: string }) => ({
     id: req.id,
     method: req.method,
-    url: req.url.replace(/([?&][^=&#]*(?:token|password|secret)[^=&#]*=)[^&#]*/gi, '$1[redacted]'),
+    url: redactUrl(req.url),
     remoteAddress: req.ip,
   }),
 }
