@@ -128,7 +128,7 @@ t.test('a LISTEN connection hears events on commit, never on rollback', async (t
   t.equal(heard[1].seq, heard[0].seq + 1)
 })
 
-t.test('a large event is announced by key and kept whole in the log', async (t) => {
+t.test('a large event is announced by key, and the log serves it whole', async (t) => {
   const { app, url, conversationId, alice } = await conversation(t)
   const listener = await connect(url)
   t.teardown(() => listener.end())
@@ -147,8 +147,10 @@ t.test('a large event is announced by key and kept whole in the log', async (t) 
   t.ok(Buffer.byteLength(heard[0].payload) < 8000, 'the notification is small')
   const note = JSON.parse(heard[0].payload)
   t.same(note, { conversation_id: conversationId, seq: res.json().seq, type: 'new_message' }, 'key only, no data')
-  const { rows } = await listener.query('SELECT payload FROM conversation_events WHERE conversation_id = $1 AND seq = $2', [conversationId, note.seq])
-  t.same(rows[0].payload, res.json(), 'the log row holds the whole message, equal to the REST answer')
+  const { rows } = await listener.query('SELECT payload FROM parley_served_events WHERE conversation_id = $1 AND seq = $2', [conversationId, note.seq])
+  t.same(rows[0].payload, res.json(), 'the log serves the whole message, equal to the REST answer')
+  const stored = await listener.query('SELECT payload FROM conversation_events WHERE conversation_id = $1 AND seq = $2', [conversationId, note.seq])
+  t.same(stored.rows[0].payload, { message_id: res.json().id }, 'and stores its id only')
 })
 
 t.test('every kind of change lands in the log in order', async (t) => {
@@ -167,15 +169,17 @@ t.test('every kind of change lands in the log in order', async (t) => {
 
   const c = await connect(url)
   t.teardown(() => c.end())
-  const { rows } = await c.query('SELECT seq, type, payload FROM conversation_events WHERE conversation_id = $1 ORDER BY seq', [group.id])
+  // As a replay serves it: every message event shows the message as it is now (deleted, here).
+  const { rows } = await c.query('SELECT seq, type, payload FROM parley_served_events WHERE conversation_id = $1 ORDER BY seq', [group.id])
   t.same(rows.map((r) => Number(r.seq)), rows.map((_, i) => i + 1), 'contiguous from 1')
+  const deleted = { id: msg.id, is_deleted: true, content: 'This message was deleted' }
   const sys = (text: RegExp) => ({ type: 'new_message', payload: { message_type: 'system', content: text } })
   t.match(rows, [
     { type: 'participant_added', payload: { user_id: alice.user.id, role: 'admin', by: alice.user.id } },
     { type: 'participant_added', payload: { user_id: bob.user.id, role: 'member' } },
     sys(/created the group "Team"/),
-    { type: 'new_message', payload: { id: msg.id, content: 'hi' } },
-    { type: 'message_edited', payload: { id: msg.id, content: 'hi there', is_edited: true } },
+    { type: 'new_message', payload: deleted },
+    { type: 'message_edited', payload: deleted },
     { type: 'message_read', payload: { message_id: msg.id, user_id: bob.user.id } },
     { type: 'participant_added', payload: { user_id: carol.user.id, by: alice.user.id } },
     sys(/added/),
@@ -185,8 +189,9 @@ t.test('every kind of change lands in the log in order', async (t) => {
     sys(/renamed the group to "Team 2"/),
     { type: 'participant_removed', payload: { user_id: carol.user.id, by: alice.user.id } },
     sys(/removed/),
-    { type: 'message_deleted', payload: { id: msg.id, is_deleted: true, content: 'This message was deleted' } },
+    { type: 'message_deleted', payload: deleted },
   ])
+  t.notOk(rows.some((r) => 'cleared_seq' in r.payload), "a removal's cleared point is kept for replays, never served")
   t.equal(rows.length, 15, 'nothing else was logged')
   const conv = (await as.get(`/conversations/${group.id}`)).json()
   t.equal(conv.last_seq, 15, "the conversation's last_seq is the log's end")

@@ -47,8 +47,9 @@ async function send(app: TestApp, who: Session, conversationId: string, content:
   return res.json()
 }
 
+/** The conversation's event log as a replay serves it. */
 const events = (db: DB, conversationId: string) =>
-  db.selectFrom('conversation_events').select(['seq', 'type', 'payload']).where('conversation_id', '=', conversationId).orderBy('seq').execute()
+  db.selectFrom('parley_served_events').select(['seq', 'type', 'payload']).where('conversation_id', '=', conversationId).orderBy('seq').execute()
 
 async function lastSeq(db: DB, conversationId: string): Promise<number> {
   const row = await db.selectFrom('conversations').select('last_seq').where('id', '=', conversationId).executeTakeFirstOrThrow()

@@ -19,19 +19,23 @@ LANGUAGE sql AS $$
   UPDATE conversations SET last_seq = last_seq + 1 WHERE id = conv RETURNING last_seq
 $$;
 
--- Appends an event and announces it. NOTIFY is delivered on commit only, and its payload must stay
--- under 8000 bytes: a large event is announced by key alone and the listener reads the row.
+-- Appends an event and announces it. What is stored and what is announced differ: the log keeps what a later
+-- reader may be served (for a message, only its id: a replay serves the message as it is then, so a deleted
+-- text or an earlier wording is kept nowhere; see event-replay.sql), the notification carries the change as it
+-- is now, for the sockets listening at this moment. NOTIFY is delivered on commit only, and its payload must
+-- stay under 8000 bytes: a large event is announced by key alone and the listener reads it from the log.
 -- `ts` (epoch milliseconds, the wall clock at this statement, so just before commit) is in the notification
--- only, not in the stored event: the listener-lag metric measures from it to the frame sent.
-CREATE OR REPLACE FUNCTION parley_log_event(conv uuid, event_seq bigint, event_type text, event_payload jsonb) RETURNS void
+-- only: the listener-lag metric measures from it to the frame sent.
+DROP FUNCTION IF EXISTS parley_log_event(uuid, bigint, text, jsonb);
+CREATE OR REPLACE FUNCTION parley_log_event(conv uuid, event_seq bigint, event_type text, stored jsonb, announced jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   note text;
 BEGIN
   INSERT INTO conversation_events (conversation_id, seq, type, payload)
-  VALUES (conv, event_seq, event_type, event_payload);
+  VALUES (conv, event_seq, event_type, stored);
   note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type,
-    'ts', (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'data', event_payload)::text;
+    'ts', (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'data', announced)::text;
   IF octet_length(note) > 7000 THEN
     note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type)::text;
   END IF;

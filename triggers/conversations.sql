@@ -11,9 +11,10 @@ $$;
 
 CREATE OR REPLACE FUNCTION parley_conversations_after_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  event jsonb := jsonb_build_object('conversation_id', NEW.id, 'name', NEW.name, 'avatar_url', NEW.avatar_url, 'by', parley_actor());
 BEGIN
-  PERFORM parley_log_event(NEW.id, NEW.last_seq, 'conversation_updated',
-    jsonb_build_object('conversation_id', NEW.id, 'name', NEW.name, 'avatar_url', NEW.avatar_url, 'by', parley_actor()));
+  PERFORM parley_log_event(NEW.id, NEW.last_seq, 'conversation_updated', event, event);
   RETURN NULL;
 END
 $$;

@@ -6,7 +6,7 @@ LANGUAGE sql STABLE AS $$
     'message_type', m.message_type, 'content', m.content,
     'file_url', m.file_url, 'file_name', m.file_name, 'file_size', m.file_size, 'mime_type', m.mime_type,
     'reply_to_id', m.reply_to_id, 'client_id', m.client_id, 'is_edited', m.is_edited, 'is_deleted', m.is_deleted,
-    'created_at', parley_iso(m.created_at), 'updated_at', parley_iso(m.updated_at))
+    'created_at', parley_iso(m.created_at), 'updated_at', parley_iso(m.updated_at), 'system', m.system_event)
 $$;
 
 -- A new message takes the next seq of its conversation and marks the conversation active.
@@ -20,10 +20,11 @@ BEGIN
 END
 $$;
 
+-- Message events store the message's id only (see parley_log_event).
 CREATE OR REPLACE FUNCTION parley_messages_after_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM parley_log_event(NEW.conversation_id, NEW.seq, 'new_message', parley_message_json(NEW));
+  PERFORM parley_log_event(NEW.conversation_id, NEW.seq, 'new_message', jsonb_build_object('message_id', NEW.id), parley_message_json(NEW));
   RETURN NULL;
 END
 $$;
@@ -40,7 +41,8 @@ BEGIN
   ELSE
     RETURN NULL;
   END IF;
-  PERFORM parley_log_event(NEW.conversation_id, parley_next_seq(NEW.conversation_id), event_type, parley_message_json(NEW));
+  PERFORM parley_log_event(NEW.conversation_id, parley_next_seq(NEW.conversation_id), event_type,
+    jsonb_build_object('message_id', NEW.id), parley_message_json(NEW));
   RETURN NULL;
 END
 $$;

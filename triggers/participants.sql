@@ -7,11 +7,16 @@ BEGIN
 END
 $$;
 
+-- A member's replays start at their own participant_added (joined_seq is the seq before it: members added by
+-- one statement each start at their own). The log of a removal also keeps the member's cleared point (never
+-- announced nor served): a former member's replay stops at their removal and starts after what they had cleared.
 CREATE OR REPLACE FUNCTION parley_participants_log() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
   p participants;
   event_type text;
+  event jsonb;
+  event_seq bigint;
 BEGIN
   IF TG_OP = 'INSERT' THEN
     p := NEW; event_type := 'participant_added';
@@ -20,8 +25,13 @@ BEGIN
   ELSE
     p := NEW; event_type := 'participant_role_changed';
   END IF;
-  PERFORM parley_log_event(p.conversation_id, parley_next_seq(p.conversation_id), event_type,
-    jsonb_build_object('conversation_id', p.conversation_id, 'user_id', p.user_id, 'role', p.role, 'by', parley_actor()));
+  event := jsonb_build_object('conversation_id', p.conversation_id, 'user_id', p.user_id, 'role', p.role, 'by', parley_actor());
+  event_seq := parley_next_seq(p.conversation_id);
+  PERFORM parley_log_event(p.conversation_id, event_seq, event_type,
+    CASE WHEN TG_OP = 'DELETE' THEN event || jsonb_build_object('cleared_seq', p.cleared_seq) ELSE event END, event);
+  IF TG_OP = 'INSERT' THEN
+    UPDATE participants SET joined_seq = event_seq - 1 WHERE conversation_id = p.conversation_id AND user_id = p.user_id;
+  END IF;
   RETURN NULL;
 END
 $$;

@@ -1,5 +1,4 @@
 import { type Kysely, sql } from 'kysely'
-import { applyTriggers } from './0002-triggers.ts'
 
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
@@ -16,7 +15,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     );
     CREATE INDEX presence_user ON presence (user_id);
   `.execute(db)
-  await applyTriggers(db, ['presence'])
+  // Its functions (triggers/presence.sql) are a repeatable script, applied after the migrations (db/repeatable.ts).
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

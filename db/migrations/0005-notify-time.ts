@@ -1,9 +1,5 @@
 import type { Kysely } from 'kysely'
-import { applyTriggers } from './0002-triggers.ts'
 
-// The event notification gains `ts`, the time of the change, for the listener-lag metric.
-// Re-applying the (idempotent) trigger file is the whole change; the old function had no other use, so
-// there is no down: an older build simply ignores the extra key.
-export async function up(db: Kysely<any>): Promise<void> {
-  await applyTriggers(db, ['conversation-events'])
-}
+// The event notification gained `ts`, the time of the change, for the listener-lag metric. This migration
+// once re-applied triggers/conversation-events.sql; that file is now a repeatable script (db/repeatable.ts).
+export async function up(_db: Kysely<any>): Promise<void> {}

@@ -18,7 +18,7 @@ export interface ListenerOptions {
 /**
  * The instance's one LISTEN connection, apart from the pool. It hands on each conversation's events
  * exactly once and in seq order: a notification without data (too large for NOTIFY) or after a gap is
- * filled from conversation_events, and after a reconnect every served conversation is replayed from the
+ * filled from the event log, and after a reconnect every served conversation is replayed from the
  * last seq handed on. A connection that dies silently is found by a periodic probe query.
  *
  * Emits 'event' (ConversationEvent), 'ephemeral' (EphemeralEvent), 'up', 'down' (Error), 'warning' (Error).
@@ -52,9 +52,13 @@ export class Listener extends EventEmitter {
     await this.connect()
   }
 
-  /** Starts following a conversation from a known seq (its last_seq when a first local member subscribed). */
+  /**
+   * Starts following a conversation from a known seq (its last_seq when a first local member subscribed). A
+   * conversation already followed keeps its own position: a later, fresher snapshot must not skip the events
+   * still on their way to this listener, which the members already here have not had.
+   */
   follow(conversationId: string, seq: number): void {
-    if ((this.lastSeq.get(conversationId) ?? -1) < seq) this.lastSeq.set(conversationId, seq)
+    if (!this.lastSeq.has(conversationId)) this.lastSeq.set(conversationId, seq)
   }
 
   forget(conversationId: string): void {
@@ -147,8 +151,9 @@ export class Listener extends EventEmitter {
 
   /** Reads a conversation's events after `after` (up to `until`) from the log and hands them on. */
   private async fill(conv: string, after: number, until?: number): Promise<void> {
+    // As served, not as stored: a message is read as it is now (triggers/event-replay.sql).
     let q = this.opts.db
-      .selectFrom('conversation_events')
+      .selectFrom('parley_served_events')
       // The row's time (its transaction's start) stands in for the notification's `ts`.
       .select(['conversation_id', 'seq', 'type', 'payload', sql<number>`(extract(epoch FROM created_at) * 1000)::bigint`.as('ts')])
       .where('conversation_id', '=', conv)
