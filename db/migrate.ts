@@ -1,9 +1,14 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
+import { applyRepeatable } from './repeatable.ts'
 import * as schema from './migrations/0001-schema.ts'
 import * as triggers from './migrations/0002-triggers.ts'
 import * as presence from './migrations/0003-presence.ts'
 import * as files from './migrations/0004-files.ts'
 import * as notifyTime from './migrations/0005-notify-time.ts'
+import * as eventKeys from './migrations/0006-event-keys.ts'
+import * as sessions from './migrations/0007-sessions.ts'
+import * as uploadQuota from './migrations/0008-upload-quota.ts'
+import * as systemEvents from './migrations/0009-system-events.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -12,10 +17,15 @@ const migrations: Record<string, Migration> = {
   '0003-presence': presence,
   '0004-files': files,
   '0005-notify-time': notifyTime,
+  '0006-event-keys': eventKeys,
+  '0007-sessions': sessions,
+  '0008-upload-quota': uploadQuota,
+  '0009-system-events': systemEvents,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }
 
+/** The versioned migrations, then the repeatable scripts (triggers/*.sql) that changed. */
 export async function migrateToLatest(db: Kysely<any>): Promise<void> {
   const migrator = new Migrator({ db, provider })
   const { error, results } = await migrator.migrateToLatest()
@@ -23,4 +33,5 @@ export async function migrateToLatest(db: Kysely<any>): Promise<void> {
   if (error || failed) {
     throw new Error(`Migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`)
   }
+  await applyRepeatable(db)
 }

@@ -28,6 +28,16 @@ export interface RefreshTokensTable {
   revoked_at: Timestamp | null
 }
 
+/** One refresh-token family: its id is the family's, and access tokens carry it as `sid`. */
+export interface SessionsTable {
+  id: string
+  user_id: string
+  created_at: Timestamp
+  last_used_at: Timestamp
+  user_agent: string | null
+  ended_at: Timestamp | null
+}
+
 export interface ConversationsTable {
   id: Generated<string>
   is_group: boolean
@@ -47,6 +57,8 @@ export interface ParticipantsTable {
   joined_at: Timestamp
   last_read_seq: Generated<number>
   cleared_seq: Generated<number>
+  /** last_seq when they joined: their replays start after it. */
+  joined_seq: Generated<number>
 }
 
 export type MessageType = 'text' | 'image' | 'video' | 'file' | 'system'
@@ -65,6 +77,8 @@ export interface MessagesTable {
   reply_to_id: string | null
   client_id: string | null
   file_id: string | null
+  /** What a system message says, by ids (SystemEvent), as JSON text on insert. */
+  system_event: ColumnType<unknown, string | null | undefined, never>
   is_edited: Generated<boolean>
   is_deleted: Generated<boolean>
   created_at: Timestamp
@@ -115,11 +129,14 @@ export interface Database {
   presence: PresenceTable
   users: UsersTable
   refresh_tokens: RefreshTokensTable
+  sessions: SessionsTable
   conversations: ConversationsTable
   participants: ParticipantsTable
   messages: MessagesTable
   read_receipts: ReadReceiptsTable
   conversation_events: ConversationEventsTable
+  /** The log as a reader is served it (triggers/event-replay.sql). */
+  parley_served_events: ConversationEventsTable
 }
 
 export type UserRow = Selectable<UsersTable>

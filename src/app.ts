@@ -20,6 +20,8 @@ import messageRoutes from './routes/messages.ts'
 import userRoutes from './routes/users.ts'
 import { AuthService } from './services/auth.ts'
 import { ConversationsService } from './services/conversations.ts'
+import { ExportService } from './services/export.ts'
+import { FileUrls } from './services/file-urls.ts'
 import { FilesService } from './services/files.ts'
 import { MessageWriter } from './services/message-writer.ts'
 import { MessagesService } from './services/messages.ts'
@@ -31,6 +33,7 @@ export interface Services {
   conversations: ConversationsService
   messages: MessagesService
   files: FilesService
+  exports: ExportService
 }
 
 declare module 'fastify' {
@@ -90,16 +93,23 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
 
   const users = new UsersService(db)
   const conversations = new ConversationsService(db, { maxGroupSize: config.MAX_GROUP_SIZE })
-  const files = new FilesService(db, config.UPLOAD_DIR)
+  const files = new FilesService(db, {
+    uploadDir: config.UPLOAD_DIR,
+    quotaBytes: config.UPLOAD_QUOTA_BYTES,
+    minFreeBytes: config.UPLOAD_MIN_FREE_BYTES,
+    rate: { max: config.UPLOAD_RATE_MAX, windowMs: config.UPLOAD_RATE_WINDOW_MS },
+    urls: new FileUrls(jwtSecret, config.FILE_URL_TTL),
+  })
   app.decorate('services', {
     users,
+    exports: new ExportService(db, { maxConcurrent: config.EXPORT_MAX_CONCURRENT, timeoutMs: config.EXPORT_TIMEOUT_MS }),
     conversations,
     files,
     messages: new MessagesService(db, conversations, files, new MessageWriter(db, { maxBatch: config.MESSAGE_BATCH_MAX, maxInFlight: 2 })),
     auth: new AuthService(db, users, {
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,
-      signAccessToken: (sub) => app.jwt.sign({ sub }),
+      signAccessToken: (sub, sid) => app.jwt.sign({ sub, sid }),
     }),
   })
 

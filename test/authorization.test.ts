@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { assertError, buildTestApp, register, uniqueName, type Session, type TestApp } from './helper.ts'
+import { assertError, buildTestApp, register, sessionIdOf, uniqueName, type Session, type TestApp } from './helper.ts'
 
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
 const PDF = Buffer.from('%PDF-1.4\n%âãÏÓ\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n')
@@ -50,6 +50,8 @@ interface Row {
   codes: Partial<Record<400 | 403 | 404, string>>
   /** The id replaced by a random uuid for the no-leak comparison. */
   probe?: string
+  /** The caller signs in afresh for the cell (X and none cannot), for rows that end the caller's session. */
+  fresh?: boolean
 }
 
 const fill = (template: string, ids: Ids) =>
@@ -62,7 +64,7 @@ const uploads = await mkdtemp(path.join(tmpdir(), 'parley-authz-'))
 t.teardown(() => rm(uploads, { recursive: true, force: true }))
 // High rate limits, so that hundreds of requests from one address pass. src/config.ts has no such keys yet;
 // loadConfig drops keys it does not know, so these are harmless until it does.
-const { app } = await buildTestApp(t, { UPLOAD_DIR: uploads, RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000' })
+const { app } = await buildTestApp(t, { UPLOAD_DIR: uploads, RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000', LOGIN_RATE_LIMIT_PER_USERNAME: '100000' })
 
 type Res = Awaited<ReturnType<TestApp['inject']>>
 
@@ -198,6 +200,16 @@ row('POST', '/messages {recipient_id}', 'A', () => ({ recipient_id: A.user.id })
 row('POST', '/messages {recipient_id}', 'deleted X', () => ({ recipient_id: X.user.id }),
                                                                                          [404, 404, 404, 404, 404, 401, 401], { codes: { 404: 'USER_NOT_FOUND' }, body: (ids, who) => ({ recipient_id: ids.recipient_id, content: `dm from ${who}` }) })
 
+// Signed file URLs (issue 11): the URL of a file, to exactly those who may read the file.
+row('GET', '/files/{id}/url', 'the file of a message in G', () => ({ id: fileId(gFile.file_url) }),
+                                                                                         [200, 200, 200, 404, 404, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+row('GET', '/files/{id}/url', 'the file of a message in D', () => ({ id: fileId(dFile.file_url) }),
+                                                                                         [200, 200, 404, 404, 404, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+row('GET', '/files/{id}/url', "A's avatar", () => ({ id: fileId(avatarA) }),             [200, 200, 200, 200, 200, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+// G's avatar as it is now: the rows above set new ones.
+row('GET', '/files/{id}/url', "G's avatar", async () => ({ id: fileId((await must(as(A).get(`/conversations/${G}`), 200)).avatar_url) }),
+                                                                                         [200, 200, 200, 200, 200, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+
 // Destructive rows: a fresh group (or a fresh message in D) for every cell.
 row('DELETE', '/conversations/{id}/participants/{user_id}', 'fresh G, removing T', async () => ({ id: (await freshGroup()).id, user_id: T.user.id }),
                                                                                          [204, 403, 403, 404, 404, 401, 401], { codes: conv, probe: 'id' })
@@ -219,10 +231,27 @@ row('DELETE', '/messages/{id}', "A's fresh message in D", async () => ({ id: awa
 row('DELETE', '/conversations/{id}/messages', 'D (last: hides D from A and M1)', () => ({ id: D }),
                                                                                          [204, 204, 404, 404, 404, 401, 401], { codes: conv })
 
+// Your data (issue 11, point 4): no id to probe; what each archive holds is checked at the end of the file.
+// Before the session rows, which may end the world's sessions.
+row('GET', '/users/me/export', 'your own data', () => ({}),                            [200, 200, 200, 200, 200, 401, 401], { codes: {} })
+
+// Sessions (issue 11): a session id is the caller's own or no one's. Each cell signs someone in afresh, so
+// that ending sessions leaves the world's own sessions alone.
+const signIn = async (who: Session): Promise<Session> => {
+  const body = await must(app.inject({ method: 'POST', url: '/auth/login', payload: { username: who.user.username, password: 'Passw0rd' } }), 200)
+  return { token: body.access_token, refresh: body.refresh_token, user: body.user }
+}
+const sessions = { 404: 'SESSION_NOT_FOUND' } as const
+row('GET', '/auth/sessions', 'your own', () => ({}),                                    [200, 200, 200, 200, 200, 401, 401], { codes: sessions })
+row('DELETE', '/auth/sessions/{id}', "a fresh session of A", async () => ({ id: sessionIdOf((await signIn(A)).token) }),
+                                                                                         [204, 404, 404, 404, 404, 401, 401], { codes: sessions })
+row('POST', '/auth/logout-all', 'your own, signed in afresh', () => ({}),               [204, 204, 204, 204, 204, 401, 401], { codes: sessions, fresh: true })
+
 // ---- the run -----------------------------------------------------------------------------------------
 async function checkCell(t: Test, r: Row, who: Caller, cell: Cell) {
   const ids = await r.ids(who)
-  const call = (values: Ids) => request(session[who], r.method, fill(r.template.replace(/ \{.*\}$/, ''), values), r.body?.(values, who), r.upload?.())
+  const caller = r.fresh && session[who] && who !== 'X' ? await signIn(session[who]) : session[who]
+  const call = (values: Ids) => request(caller, r.method, fill(r.template.replace(/ \{.*\}$/, ''), values), r.body?.(values, who), r.upload?.())
   const res = await call(ids)
   const [status, explicit] = typeof cell === 'number' ? [cell, undefined] : cell
   if (status < 300) {
@@ -256,4 +285,20 @@ t.test('the deleted user X is refused everywhere, with ACCOUNT_DELETED', async (
   assertError(t, await request(X, 'GET', '/users/me'), 401, 'ACCOUNT_DELETED')
   const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: X.user.username, password: 'Passw0rd' } })
   assertError(t, login, 401)
+})
+
+t.test("GET /users/me/export: each caller's archive has only the conversations they are in and the messages they sent there", async (t) => {
+  const held: Partial<Record<Caller, string[]>> = {}
+  for (const who of ['A', 'M1', 'M2', 'S', 'L'] as const) {
+    // Signed in afresh: rows above end sessions.
+    const login = await must(app.inject({ method: 'POST', url: '/auth/login', payload: { username: session[who]!.user.username, password: 'Passw0rd' } }), 200)
+    const me: Session = { token: login.access_token, refresh: login.refresh_token, user: login.user }
+    const archive = (await request(me, 'GET', '/users/me/export')).json() as { conversations: { id: string }[]; messages: { conversation_id: string; sender_id: string }[] }
+    const theirs = (held[who] = archive.conversations.map((c) => c.id))
+    for (const id of theirs) t.equal((await request(me, 'GET', `/conversations/${id}`)).statusCode, 200, `${who} can open ${id === G ? 'G' : id === D ? 'D' : id}`)
+    t.ok(archive.messages.every((m) => m.sender_id === me.user.id && theirs.includes(m.conversation_id)), `${who}: only their own messages, in those`)
+  }
+  t.notOk(held.L!.includes(G), 'L, who left G, has no G')
+  t.notOk(held.M2!.includes(D), 'M2 has no D')
+  t.ok(held.A!.includes(G) && held.A!.includes(D), 'A has G and D')
 })

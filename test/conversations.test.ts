@@ -43,11 +43,11 @@ async function unread(t: Test, app: TestApp, s: Session, conversationId: string)
   return (await conversationOf(t, app, s, conversationId)).unread_count
 }
 
-/** The conversation's event log, checked to be exactly seqs 1..last_seq. */
+/** The conversation's event log as a replay serves it, checked to be exactly seqs 1..last_seq. */
 async function eventLog(t: Test, db: DB, conversationId: string) {
   const { last_seq } = await db.selectFrom('conversations').select('last_seq').where('id', '=', conversationId).executeTakeFirstOrThrow()
   const events = await db
-    .selectFrom('conversation_events')
+    .selectFrom('parley_served_events')
     .select(['seq', 'type', 'payload'])
     .where('conversation_id', '=', conversationId)
     .orderBy('seq')
@@ -448,6 +448,14 @@ t.test('group administration', async (t) => {
         ['system', `${admin.user.display_name} left`],
       ],
     )
+    t.same(
+      history.slice(0, 2).map((m) => (m as unknown as { system: unknown }).system),
+      [
+        { action: 'admin_inherited', actor_id: admin.user.id, user_ids: [first.user.id] },
+        { action: 'member_left', actor_id: admin.user.id },
+      ],
+      'by ids too',
+    )
 
     const fresh = await eventsSince(t, db, g.id, seq0)
     t.same(fresh.map((e) => e.type), ['participant_removed', 'new_message', 'participant_role_changed', 'new_message'])
@@ -489,6 +497,18 @@ t.test('group administration', async (t) => {
         `${a.user.display_name} removed ${c.user.display_name}`,
         `${a.user.display_name} made ${b.user.display_name} an admin`,
         `${b.user.display_name} made ${a.user.display_name} a member`,
+      ],
+    )
+    // The same by ids, for clients to render with the names they know now (a name is never baked in).
+    t.same(
+      system.map((m) => (m as unknown as { system: unknown }).system),
+      [
+        { action: 'group_created', actor_id: a.user.id, name: 'Original' },
+        { action: 'group_renamed', actor_id: a.user.id, name: 'Renamed' },
+        { action: 'members_added', actor_id: a.user.id, user_ids: [d.user.id] },
+        { action: 'member_removed', actor_id: a.user.id, user_ids: [c.user.id] },
+        { action: 'role_changed', actor_id: a.user.id, user_ids: [b.user.id], role: 'admin' },
+        { action: 'role_changed', actor_id: b.user.id, user_ids: [a.user.id], role: 'member' },
       ],
     )
     const logged = log.events.filter((e) => e.type === 'new_message').map((e) => e.payload)

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { readdir } from 'node:fs/promises'
+import { readdir, statfs } from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { sql } from 'kysely'
 import t from 'tap'
 import { assertError, buildTestApp, client, register, type Session, tempDir, type TestApp } from './helper.ts'
 
@@ -74,7 +76,8 @@ t.test('files are served to members only, safely, with ranges; deleting the mess
   t.same(part.rawPayload, MP4.subarray(100, 200), 'exactly the requested bytes')
   assertError(t, await get(app, bob, video.file_url, { range: `bytes=${MP4.length + 10}-` }), 416, 'RANGE_NOT_SATISFIABLE')
 
-  t.equal((await get(app, undefined, `${video.file_url}?token=${bob.token}`)).statusCode, 200, 'the token may come in the query, for <video src>')
+  // Issue 11: an access token in a URL ends up in logs; <video src> uses a signed URL (test/file-urls.test.ts).
+  assertError(t, await get(app, undefined, `${video.file_url}?token=${bob.token}`), 401, 'UNAUTHORIZED')
   const strangers = assertError(t, await get(app, stranger, video.file_url), 404, 'FILE_NOT_FOUND')
   t.same(strangers, assertError(t, await get(app, stranger, `/files/${crypto.randomUUID()}`), 404), 'a stranger cannot tell it exists')
   assertError(t, await get(app, undefined, video.file_url), 401)
@@ -130,4 +133,118 @@ t.test('avatars: images only, public to signed-in users, the old one removed', a
   assertError(t, await upload(app, alice, `/conversations/${direct.id}/avatar`, multipart(PNG)), 400, 'NOT_A_GROUP')
   assertError(t, await upload(app, alice, `/conversations/${group.id}/avatar`, multipart(MP4)), 415)
   t.equal((await onDisk()).length, 2, 'only the two current avatars are kept')
+})
+
+// ---- issue 11: the quota, the upload rate, the free-space floor, clean names ------------------------------
+
+/** A video of exactly `bytes` bytes (an ftyp box, then noise). */
+const videoOf = (bytes: number) => Buffer.concat([MP4.subarray(0, 24), randomBytes(bytes - 24)])
+
+/**
+ * An upload of `file` whose body goes out in two steps: the part's head at once, the file only when the
+ * server reads on. Answers with whether the file was asked for: a refusal made before any of it was read
+ * leaves `read` false.
+ */
+async function uploadWatched(app: TestApp, who: Session, url: string, file: Buffer) {
+  const { headers, payload } = multipart(file, 'big.mp4')
+  const split = payload.indexOf('\r\n\r\n') + 4
+  let read = false
+  const chunks = [payload.subarray(0, split), payload.subarray(split)]
+  const body = new Readable({
+    read() {
+      if (chunks.length === 1) read = true
+      this.push(chunks.shift() ?? null)
+    },
+  })
+  const res = await app.inject({ method: 'POST', url, payload: body, headers: { ...headers, 'content-length': String(payload.length), authorization: `Bearer ${who.token}` } })
+  return Object.assign(res, { read })
+}
+
+const storedBy = async (db: Awaited<ReturnType<typeof setup>>['db'], who: Session) =>
+  Number((await db.selectFrom('files').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('n')).where('uploaded_by', '=', who.user.id).executeTakeFirstOrThrow()).n)
+
+t.test('a per-user byte quota: refused before the bytes when they cannot fit, with the numbers; deleting frees room', async (t) => {
+  const { app, alice, bob, group, onDisk, db } = await setup(t, { UPLOAD_QUOTA_BYTES: '1000000' })
+  const to = `/messages/upload?conversation_id=${group.id}`
+  const first = await upload(app, alice, to, multipart(videoOf(600_000)))
+  t.equal(first.statusCode, 201)
+
+  // 400,000 bytes left: a 600,000-byte upload is refused on its Content-Length, without being read.
+  const announced = await uploadWatched(app, alice, to, videoOf(600_000))
+  t.match(assertError(t, announced, 413, 'QUOTA_EXCEEDED').details, ['600000 of 1000000 bytes in use'], 'the numbers, for the client to show')
+  t.notOk(announced.read, 'answered before the file was read')
+  // Announced small enough to be read: stopped where the room ends.
+  assertError(t, await upload(app, alice, to, multipart(videoOf(450_000))), 413, 'QUOTA_EXCEEDED')
+  assertError(t, await upload(app, alice, '/users/me/avatar', multipart(videoOf(450_000))), 413, 'QUOTA_EXCEEDED')
+  t.equal((await onDisk()).length, 1, 'nothing of the refused uploads stays on disk')
+  t.equal(await storedBy(db, alice), 600_000, 'and no row')
+
+  t.equal((await upload(app, alice, to, multipart(videoOf(300_000)))).statusCode, 201, 'what fits still goes')
+  t.equal((await upload(app, bob, to, multipart(videoOf(450_000)))).statusCode, 201, "one user's quota is theirs alone")
+  assertError(t, await upload(app, alice, to, multipart(videoOf(100_001))), 413, 'QUOTA_EXCEEDED')
+  t.equal((await upload(app, alice, to, multipart(videoOf(100_000)))).statusCode, 201, 'up to the last byte')
+  assertError(t, await upload(app, alice, to, multipart(PNG)), 413, 'QUOTA_EXCEEDED')
+  t.equal((await client(app, alice).delete(`/messages/${first.json().id}`)).statusCode, 200)
+  t.equal((await upload(app, alice, to, multipart(videoOf(600_000)))).statusCode, 201, 'a deleted file gives its room back')
+  t.equal(await storedBy(db, alice), 1_000_000)
+})
+
+t.test('concurrent uploads of one user cannot pass the quota together', async (t) => {
+  const { app, alice, group, onDisk, db } = await setup(t, { UPLOAD_QUOTA_BYTES: '1000000' })
+  // Six at once, each checked before its bytes came while none was stored yet: only three can fit.
+  const answers = await Promise.all(Array.from({ length: 6 }, () => upload(app, alice, `/messages/upload?conversation_id=${group.id}`, multipart(videoOf(300_000)))))
+  t.same(answers.map((r) => r.statusCode).sort(), [201, 201, 201, 413, 413, 413])
+  for (const r of answers.filter((a) => a.statusCode === 413)) assertError(t, r, 413, 'QUOTA_EXCEEDED')
+  t.equal(await storedBy(db, alice), 900_000, 'within the quota')
+  t.equal((await onDisk()).length, 3, 'the refused ones left nothing on disk')
+})
+
+t.test('an upload rate per user: 429 with Retry-After, before the bytes', async (t) => {
+  const { app, alice, bob, group, onDisk } = await setup(t, { UPLOAD_RATE_MAX: '3', UPLOAD_RATE_WINDOW_MS: '3600000' })
+  const to = `/messages/upload?conversation_id=${group.id}`
+  t.equal((await upload(app, alice, to, multipart(PNG))).statusCode, 201)
+  t.equal((await upload(app, alice, '/users/me/avatar', multipart(PNG))).statusCode, 200)
+  assertError(t, await upload(app, alice, to, multipart(Buffer.alloc(0))), 400, 'FILE_EMPTY')
+  // Every attempt counted, the failed one too: the fourth is refused without being read.
+  const limited = await uploadWatched(app, alice, to, videoOf(500_000))
+  assertError(t, limited, 429, 'RATE_LIMITED')
+  t.notOk(limited.read, 'answered before the file was read')
+  const wait = Number(limited.headers['retry-after'])
+  t.ok(wait >= 1 && wait <= 3600, `Retry-After: ${wait} s`)
+  assertError(t, await upload(app, alice, '/users/me/avatar', multipart(PNG)), 429, 'RATE_LIMITED')
+  t.equal((await client(app, alice).post('/messages', { conversation_id: group.id, content: 'text still goes' })).statusCode, 201)
+  t.equal((await upload(app, bob, to, multipart(PNG))).statusCode, 201, "another user's rate is their own")
+  t.equal((await onDisk()).length, 3, 'two of Alice, one of Bob')
+})
+
+t.test('below the free-space floor uploads stop with 507, before the bytes', async (t) => {
+  // More than any disk here has free: every upload would take it below the floor.
+  const floor = 2 ** 52
+  const { app, alice, group, onDisk, uploads, db } = await setup(t, { UPLOAD_MIN_FREE_BYTES: String(floor) })
+  const fs = await statfs(uploads)
+  t.ok(fs.bavail * fs.bsize < floor, 'the floor is above the free space')
+  const low = await uploadWatched(app, alice, `/messages/upload?conversation_id=${group.id}`, videoOf(500_000))
+  assertError(t, low, 507, 'INSUFFICIENT_STORAGE')
+  t.notOk(low.read, 'answered before the file was read')
+  assertError(t, await upload(app, alice, `/messages/upload?conversation_id=${group.id}`, multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
+  assertError(t, await upload(app, alice, '/users/me/avatar', multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
+  assertError(t, await upload(app, alice, `/conversations/${group.id}/avatar`, multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
+  t.same(await onDisk(), [], 'nothing on disk')
+  t.equal(await storedBy(db, alice), 0, 'no rows')
+})
+
+t.test('file names are stored clean: no bidi overrides, controls or invisible characters, NFC', async (t) => {
+  const { app, alice, bob, group } = await setup(t)
+  const cases = [
+    // Shown as "invoiceexe.pdf" with the override: an .exe dressed as a PDF.
+    ['invoice\u202Efdp.exe', 'invoicefdp.exe'],
+    ['re\u200Bport\u2066\u0007.pdf', 'report.pdf'],
+    ['cafe\u0301.pdf', 'caf\u00e9.pdf'],
+  ]
+  for (const [given, stored] of cases) {
+    const msg = (await upload(app, alice, `/messages/upload?conversation_id=${group.id}`, multipart(PDF, given))).json()
+    t.equal(msg.file_name, stored, JSON.stringify(given))
+    const res = await get(app, bob, msg.file_url)
+    t.equal(res.headers['content-disposition'], `attachment; filename="${encodeURIComponent(stored)}"; filename*=UTF-8''${encodeURIComponent(stored)}`, 'and served under it')
+  }
 })

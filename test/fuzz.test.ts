@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import fc from 'fast-check'
 import t from 'tap'
-import { buildTestApp, client, register, tempDir } from './helper.ts'
+import { buildTestApp, client, register, sessionIdOf, tempDir } from './helper.ts'
 
 // Property: whatever a client sends to any documented route, the service never answers 5xx, every error
 // has the one shape of API.md, and a stranger learns nothing of conversations, messages or files.
@@ -62,7 +62,9 @@ const anything = (schema: Schema | undefined, ids: string[]) =>
 
 t.test('every route, any input: no 5xx, one error shape, no existence leak', async (t) => {
   const uploads = await tempDir(t, 'parley-fuzz-')
-  const env: Record<string, string> = { UPLOAD_DIR: uploads, MAX_UPLOAD_BYTES: '20000', RATE_LIMIT_MAX: '1000000', AUTH_RATE_LIMIT_MAX: '1000000', LOGIN_RATE_LIMIT_PER_USERNAME: '1000000' }
+  const env: Record<string, string> = { UPLOAD_DIR: uploads, MAX_UPLOAD_BYTES: '20000', RATE_LIMIT_MAX: '1000000', AUTH_RATE_LIMIT_MAX: '1000000', LOGIN_RATE_LIMIT_PER_USERNAME: '1000000', UPLOAD_RATE_MAX: '1000000' }
+  // GET /users/me/export (issue 11): fuzzed past its own limit of 2 an hour, so that the archive itself is exercised.
+  env.EXPORT_RATE_LIMIT_MAX = '1000000'
   const { app } = await buildTestApp(t, env)
   const [owner, member, stranger, gone] = [await register(app), await register(app), await register(app), await register(app)]
   const as = client(app, owner)
@@ -74,6 +76,22 @@ t.test('every route, any input: no 5xx, one error shape, no existence leak', asy
   const ids = [owner.user.id, member.user.id, stranger.user.id, gone.user.id, group.id, direct.id, msg.id, dm.id]
   /** Ids the stranger must not be able to tell from ids that do not exist. */
   const hidden = new Set([group.id, direct.id, msg.id, dm.id])
+  // Issue 11: a file of the group too, so that GET /files/{id} and /files/{id}/url (and its signed URLs) are
+  // checked for what they tell a stranger.
+  {
+    const boundary = `b${randomBytes(6).toString('hex')}`
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
+    const payload = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.png"\r\n\r\n`), png, Buffer.from(`\r\n--${boundary}--\r\n`)])
+    const res = await app.inject({ method: 'POST', url: `/messages/upload?conversation_id=${group.id}`, payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, authorization: `Bearer ${owner.token}` } })
+    const fileId = String(res.json().file_url).replace('/files/', '')
+    ids.push(fileId)
+    hidden.add(fileId)
+  }
+  // Sessions (issue 11): two users' session ids, hidden from the stranger like the rest.
+  for (const sid of [owner.token, member.token].map(sessionIdOf)) {
+    ids.push(sid)
+    hidden.add(sid)
+  }
   const tokens = [owner.token, member.token, stranger.token, gone.token, 'garbage', undefined]
 
   const spec = (await app.inject('/openapi.json')).json()
@@ -86,6 +104,9 @@ t.test('every route, any input: no 5xx, one error shape, no existence leak', asy
       routes.push([method.toUpperCase(), route, op])
     }
   }
+  // The routes that end sessions sign the fuzzer's own users out (then everything is a 401): they go last.
+  const ENDS_SESSIONS = ['DELETE /auth/sessions/{id}', 'POST /auth/logout-all']
+  routes.sort(([m1, r1], [m2, r2]) => ENDS_SESSIONS.indexOf(`${m1} ${r1}`) - ENDS_SESSIONS.indexOf(`${m2} ${r2}`))
 
   const send = async (method: string, url: string, token: string | undefined, body: unknown, kind: string) => {
     requests++

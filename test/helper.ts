@@ -7,16 +7,28 @@ import tap, { type Test } from 'tap'
 import { migrateToLatest } from '../db/migrate.ts'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
-import { createDatabase, startEmbeddedPostgres } from '../src/database.ts'
+import { createDatabase } from '../src/database.ts'
+import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
 import { WsClient } from './ws-client.ts'
 
 export const JWT_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 
-let server: Promise<string> | undefined
+/** Where test databases are made (`admin`), and how the app connects to them (`app`, its database name replaced). */
+interface TestServer {
+  admin: string
+  app: string
+  owner?: string
+}
 
-/** The PostgreSQL server of this test process: DATABASE_URL's, or an embedded one started once. */
-function serverUrl(): Promise<string> {
-  if (process.env.DATABASE_URL) return Promise.resolve(process.env.DATABASE_URL)
+let server: Promise<TestServer> | undefined
+
+/**
+ * The PostgreSQL server of this test process: DATABASE_URL's, or an embedded one started once. On the embedded one
+ * the app connects as the service does, as a role that is no superuser and owns its database: the suite proves
+ * that the service needs nothing more.
+ */
+function testServer(): Promise<TestServer> {
+  if (process.env.DATABASE_URL) return Promise.resolve({ admin: process.env.DATABASE_URL, app: process.env.DATABASE_URL })
   server ??= (async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'parley-test-'))
     const embedded = await startEmbeddedPostgres(dir, { persistent: false })
@@ -24,23 +36,23 @@ function serverUrl(): Promise<string> {
       await embedded.stop()
       await rm(dir, { recursive: true, force: true })
     })
-    return embedded.url
+    return { admin: embedded.adminUrl, app: embedded.url, owner: APP_ROLE }
   })()
   return server
 }
 
 /** A fresh, empty database for one test, dropped when it ends. */
 export async function testDatabase(t: Test): Promise<string> {
-  const admin = await serverUrl()
+  const { admin, app, owner } = await testServer()
   const name = `parley_test_${randomBytes(6).toString('hex')}`
   const run = async (query: string) => {
     const c = new pg.Client({ connectionString: admin })
     await c.connect()
     await c.query(query).finally(() => c.end())
   }
-  await run(`CREATE DATABASE ${name}`)
+  await run(`CREATE DATABASE ${name}${owner ? ` OWNER ${owner}` : ''}`)
   t.teardown(() => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
-  const url = new URL(admin)
+  const url = new URL(app)
   url.pathname = `/${name}`
   return url.toString()
 }
@@ -110,6 +122,9 @@ export async function register(app: TestApp, username = uniqueName(), extra: Rec
   const body = res.json()
   return { token: body.access_token, refresh: body.refresh_token, user: body.user }
 }
+
+/** The session an access token names (its `sid` claim), unverified. */
+export const sessionIdOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sid
 
 /** A small client bound to one user: `as(session).post('/messages', {...})`. */
 export function client(app: TestApp, session?: { token: string }) {

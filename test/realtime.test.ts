@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildLiveApp, dropListener, client, JWT_SECRET, register, type Session } from './helper.ts'
+import { buildLiveApp, dropListener, client, JWT_SECRET, register, sessionIdOf, type Session } from './helper.ts'
 import type { Frame } from './ws-client.ts'
 
 // Real sockets against a listening app on a real database. Multi-instance behaviour is in cluster.test.ts.
@@ -14,7 +14,7 @@ t.test('a missing, bad or expired token closes with 4401', async (t) => {
   const alice = await register(app)
   t.equal((await (await open()).closedWith()).code, 4401, 'no token')
   t.equal((await (await open({ token: 'garbage' } as Session)).closedWith()).code, 4401, 'garbage token')
-  const expired = app.jwt.sign({ sub: alice.user.id }, { expiresIn: 1, clockTimestamp: Date.now() - 10_000 } as never)
+  const expired = app.jwt.sign({ sub: alice.user.id, sid: sessionIdOf(alice.token) }, { expiresIn: 1, clockTimestamp: Date.now() - 10_000 } as never)
   t.equal((await (await open({ token: expired } as Session)).closedWith()).code, 4401, 'expired token')
   const ok = await open(alice, { protocol: true })
   t.equal(ok.socket.protocol, `bearer.${alice.token}`, 'the bearer subprotocol is accepted and echoed')

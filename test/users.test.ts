@@ -40,17 +40,17 @@ t.test('PATCH /users/me', async (t) => {
   t.test('sets, changes and clears the email', async (t) => {
     const s = await register(app)
     const a = `${uniqueName('a')}@example.com`
-    const set = await client(app, s).patch('/users/me', { email: a })
+    const set = await client(app, s).patch('/users/me', { email: a, current_password: 'Passw0rd' })
     t.equal(set.statusCode, 200)
     t.equal(set.json().email, a)
     t.equal((await client(app, s).get('/users/me')).json().email, a)
 
-    const cleared = await client(app, s).patch('/users/me', { email: null })
+    const cleared = await client(app, s).patch('/users/me', { email: null, current_password: 'Passw0rd' })
     t.equal(cleared.statusCode, 200)
     t.equal(cleared.json().email, null)
     t.equal((await client(app, s).get('/users/me')).json().email, null, 'null clears it')
 
-    assertError(t, await client(app, s).patch('/users/me', { email: 'nope' }), 400, 'VALIDATION_ERROR')
+    assertError(t, await client(app, s).patch('/users/me', { email: 'nope', current_password: 'Passw0rd' }), 400, 'VALIDATION_ERROR')
 
     // A cleared email is free for someone else.
     const other = await register(app, uniqueName(), { email: a })
@@ -62,11 +62,25 @@ t.test('PATCH /users/me', async (t) => {
     await register(app, uniqueName(), { email })
     const s = await register(app, uniqueName(), { email: `${uniqueName('mine')}@example.com` })
     for (const taken of [email, email.toUpperCase()]) {
-      assertError(t, await client(app, s).patch('/users/me', { email: taken }), 409, 'EMAIL_TAKEN')
+      assertError(t, await client(app, s).patch('/users/me', { email: taken, current_password: 'Passw0rd' }), 409, 'EMAIL_TAKEN')
     }
     t.equal((await client(app, s).get('/users/me')).json().email, s.user.email, 'own email unchanged')
     // Setting one's own email again is no conflict.
-    t.equal((await client(app, s).patch('/users/me', { email: s.user.email })).statusCode, 200)
+    t.equal((await client(app, s).patch('/users/me', { email: s.user.email, current_password: 'Passw0rd' })).statusCode, 200)
+  })
+
+  t.test('changing the email needs the password, checked first: whether an email is taken is no free question', async (t) => {
+    const taken = `${uniqueName('taken')}@example.com`
+    await register(app, uniqueName(), { email: taken })
+    const s = await register(app)
+    const free = `${uniqueName('free')}@example.com`
+    for (const email of [taken, free, null]) {
+      assertError(t, await client(app, s).patch('/users/me', { email }), 400, 'CURRENT_PASSWORD_REQUIRED')
+      const wrong = await client(app, s).patch('/users/me', { email, current_password: 'Wr0ngPassword' })
+      assertError(t, wrong, 403, 'WRONG_PASSWORD')
+      t.same(wrong.json(), { error: 'current_password is incorrect', code: 'WRONG_PASSWORD' }, `${email}: the same answer, taken or not`)
+    }
+    t.equal((await client(app, s).get('/users/me')).json().email, null, 'nothing changed')
   })
 
   t.test('unknown fields are refused; an empty patch changes nothing', async (t) => {
@@ -99,7 +113,7 @@ t.test('PATCH /users/me', async (t) => {
     t.equal((await refresh(app, s.refresh)).statusCode, 200, 'and no session was ended')
   })
 
-  t.test('after a password change the old one fails, the new one works, and old sessions end', async (t) => {
+  t.test('after a password change the old one fails, the new one works, and the other sessions end', async (t) => {
     const s = await register(app)
     const second = (await login(app, s.user.username)).json()
 
@@ -112,10 +126,72 @@ t.test('PATCH /users/me', async (t) => {
     const fresh = await login(app, s.user.username, 'N3wPassword')
     t.equal(fresh.statusCode, 200)
 
-    assertError(t, await refresh(app, s.refresh), 401)
+    t.equal((await refresh(app, s.refresh)).statusCode, 200, 'the session that changed it goes on')
     assertError(t, await refresh(app, second.refresh_token), 401)
     t.equal((await refresh(app, fresh.json().refresh_token)).statusCode, 200, 'the session opened after the change works')
   })
+})
+
+t.test('display names: cleaned of what changes how the text around them looks; no word mixing scripts', async (t) => {
+  const { app } = await buildTestApp(t)
+  const registerAs = (display_name: string) =>
+    app.inject({ method: 'POST', url: '/auth/register', payload: { username: uniqueName(), password: 'Passw0rd', display_name } })
+
+  // Bidi overrides, zero-width and control characters go; the name is NFC, its white space one space, trimmed.
+  const cleaned: Array<[string, string]> = [
+    ['\u202Egnp.exe\u202C', 'gnp.exe'],
+    ['Ad\u200Bmin\u2066\u2069', 'Admin'],
+    ['Zoe\u0308', 'Zo\u00eb'],
+    ['  Ann \t\u00a0 Lee\u0007 ', 'Ann Lee'],
+  ]
+  for (const [given, stored] of cleaned) {
+    const res = await registerAs(given)
+    t.equal(res.statusCode, 201, `register ${JSON.stringify(given)}`)
+    t.equal(res.json().user.display_name, stored, `stored as ${JSON.stringify(stored)}`)
+  }
+  const s = await register(app, uniqueName(), { display_name: 'Plain' })
+  const found = (await client(app, s).get(`/users?query=${encodeURIComponent('zoe\u0308')}`)).json()
+  t.same(found.map((u: { display_name: string }) => u.display_name), ['Zo\u00eb'], 'a decomposed query finds the composed name')
+  for (const [given, stored] of cleaned) {
+    const res = await client(app, s).patch('/users/me', { display_name: given })
+    t.equal(res.statusCode, 200)
+    t.equal(res.json().display_name, stored, `PATCH ${JSON.stringify(given)} is stored as ${JSON.stringify(stored)}`)
+  }
+
+  // One script per word, as people write: these are names, not disguises.
+  for (const name of ['Алиса Иванова', 'Tシャツ 田中', 'Yıldız', 'Zoë Straße', '👩\u200d💻 Dev', 'Bob (Боб)', 'R2-D2']) {
+    t.equal((await client(app, s).patch('/users/me', { display_name: name })).json().display_name, name, `${name} is accepted as given`)
+  }
+  t.equal((await registerAs('Алиса')).statusCode, 201)
+
+  // Nothing visible left, or a Cyrillic а inside a Latin word ("аlice"): refused, on register and on PATCH.
+  await client(app, s).patch('/users/me', { display_name: 'Before' })
+  for (const name of ['\u200B\u2066\u2069 \u202E', '\u0430lice', 'Real p\u0430ypal']) {
+    assertError(t, await registerAs(name), 400, 'VALIDATION_ERROR')
+    const res = await client(app, s).patch('/users/me', { display_name: name })
+    assertError(t, res, 400, 'VALIDATION_ERROR')
+    t.match(res.json().details, [/^\/display_name /], 'the details name the field')
+  }
+  t.equal((await client(app, s).get('/users/me')).json().display_name, 'Before', 'a refused name changes nothing')
+})
+
+t.test('current_password guesses are limited per user, counted before the check', async (t) => {
+  const { app } = await buildTestApp(t, { LOGIN_RATE_LIMIT_PER_USERNAME: '3' })
+  const [s, other] = [await register(app), await register(app)]
+  const guess = (who: Session, current_password: string) => client(app, who).patch('/users/me', { password: 'N3wPassword', current_password })
+
+  // All at once: none waits for another's argon2 check, so only a count taken before checking holds.
+  const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => guess(s, `Wr0ngGuess${i}`)))
+  t.same(burst.map((r) => r.statusCode).sort(), [403, 403, 403, 429, 429, 429], 'three guesses are checked, three are not')
+  for (const res of burst.filter((r) => r.statusCode === 429)) {
+    assertError(t, res, 429, 'RATE_LIMITED')
+    t.ok(Number(res.headers['retry-after']) >= 1, 'with Retry-After')
+  }
+  assertError(t, await guess(s, 'Passw0rd'), 429, 'RATE_LIMITED')
+  assertError(t, await client(app, s).patch('/users/me', { email: 'new@example.com', current_password: 'Passw0rd' }), 429, 'RATE_LIMITED')
+  t.equal((await client(app, s).patch('/users/me', { display_name: 'Still me' })).statusCode, 200, 'what needs no password goes on')
+  t.equal((await login(app, s.user.username)).statusCode, 200, 'the password is unchanged and signs in')
+  t.equal((await guess(other, 'Passw0rd')).statusCode, 200, 'another user has a count of their own')
 })
 
 t.test('DELETE /users/me', async (t) => {

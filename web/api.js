@@ -69,8 +69,6 @@ export class Api {
     }
     return answer(status, text)
   }
-  /** A /files URL usable where no header can be sent (<img src>, <video src>, a download link). */
-  fileUrl = (url) => `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.access)}`
 
   async login(username, password) {
     this.accept(await this.request('POST', '/auth/login', { username, password }, { auth: false }))

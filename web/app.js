@@ -1,9 +1,11 @@
 // Parley's web client: the public REST API and /ws only, no framework, no build step.
 import { Api, ApiError } from './api.js'
 import { $, day, h, randomId, time } from './dom.js'
+import { FileLinks } from './files.js'
 import { Live } from './live.js'
 
 const api = new Api()
+const links = new FileLinks(api)
 const state = {
   me: null,
   /** id → Conversation */
@@ -49,6 +51,7 @@ async function signedIn() {
 
 function signedOut() {
   live.stop()
+  links.clear()
   state.me = null
   for (const map of [state.conversations, state.presence, state.users, state.readers, state.myRead]) map.clear()
   state.open = null
@@ -139,9 +142,36 @@ const userName = (id) => {
   const u = state.users.get(id)
   return u ? u.display_name || u.username : 'Someone'
 }
+/**
+ * A system message in words, from its ids (`system`) with the names known now, so that a name is shown as its
+ * owner has it today; the server's own words when it has no ids or names are still loading.
+ */
+function systemText(m) {
+  const e = m.system
+  const ids = e ? [e.actor_id, ...(e.user_ids ?? [])] : []
+  if (!e || ids.some((id) => !state.users.has(id))) return m.content
+  const actor = userName(e.actor_id)
+  const them = (e.user_ids ?? []).map(userName).join(', ')
+  switch (e.action) {
+    case 'group_created': return `${actor} created the group "${e.name}"`
+    case 'group_renamed': return `${actor} renamed the group to "${e.name}"`
+    case 'photo_changed': return `${actor} changed the group photo`
+    case 'members_added': return `${actor} added ${them}`
+    case 'member_removed': return `${actor} removed ${them}`
+    case 'role_changed': return `${actor} made ${them} ${e.role === 'admin' ? 'an admin' : 'a member'}`
+    case 'member_left': return `${actor} left`
+    case 'admin_inherited': return `${them} is now an admin`
+    default: return m.content
+  }
+}
 const initials = (name) => (name || '?').split(/\s+/).filter(Boolean).slice(0, 2).map((w) => [...w][0].toUpperCase()).join('') || '?'
-/** A picture from /files (with the token in the URL, as <img> sends no header), or initials. */
-const avatar = (url, name) => (url ? h('img.avatar', { src: api.fileUrl(url), alt: '' }) : h('span.avatar', { 'aria-hidden': 'true' }, initials(name)))
+/** A picture from /files (by a signed URL, as <img> sends no header), or initials. */
+function avatar(url, name) {
+  if (!url) return h('span.avatar', { 'aria-hidden': 'true' }, initials(name))
+  const img = h('img.avatar', { alt: '' })
+  links.show(img, 'src', url)
+  return img
+}
 const convAvatar = (c) => (c.is_group ? avatar(c.avatar_url, c.name) : avatar(others(c)[0]?.avatar_url, title(c)))
 const size = (n) => (n == null ? '' : n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`)
 const isAdmin = (c) => c.participants.some((p) => p.user.id === state.me.id && p.role === 'admin')
@@ -206,7 +236,7 @@ function preview(c) {
   const m = c.last_message
   if (!m) return h('span.preview', {}, 'No messages yet')
   const who = m.message_type === 'system' ? '' : m.sender_id === state.me.id ? 'You: ' : c.is_group ? `${userName(m.sender_id)}: ` : ''
-  const text = m.message_type === 'text' || m.message_type === 'system' || m.is_deleted ? m.content : `[${m.message_type}] ${m.file_name ?? ''}`
+  const text = m.message_type === 'system' ? systemText(m) : m.message_type === 'text' || m.is_deleted ? m.content : `[${m.message_type}] ${m.file_name ?? ''}`
   return h(`span.preview${m.is_deleted ? '.deleted' : ''}`, {}, who, text)
 }
 
@@ -270,6 +300,8 @@ async function openConversation(id) {
     api.get(`/conversations/${id}/messages?limit=50`),
     api.get(`/conversations/${id}`).catch(() => null),
   ])
+  // Their files' URLs first, so that pictures and players render with them.
+  await links.prefetch(page.map((m) => m.file_url))
   if (state.open !== c) return
   if (fresh) { applyConversation(c, fresh); renderList() }
   for (const m of page) state.messages.set(m.id, m)
@@ -288,6 +320,7 @@ async function loadOlder() {
   state.loadingOlder = true
   try {
     const page = await api.get(`/conversations/${c.id}/messages?limit=50&before=${oldest.id}`)
+    await links.prefetch(page.map((m) => m.file_url))
     if (state.open !== c) return
     for (const m of page) if (!state.messages.has(m.id)) state.messages.set(m.id, m)
     state.hasOlder = page.length === 50
@@ -389,7 +422,7 @@ function renderMessages() {
 }
 
 function messageItem(m) {
-  if (m.message_type === 'system') return h('li.system', { dataset: { id: m.id } }, m.content)
+  if (m.message_type === 'system') return h('li.system', { dataset: { id: m.id } }, systemText(m))
   const own = m.sender_id === state.me.id
   const c = state.open
   const body = m.is_deleted
@@ -397,13 +430,15 @@ function messageItem(m) {
     : state.editing === m.id ? editor(m) : m.content ? h('p.text', {}, m.content) : null
   let media = null
   if (!m.is_deleted && m.file_url) {
-    const src = api.fileUrl(m.file_url)
     const name = m.file_name ?? 'file'
-    media = m.message_type === 'image'
-      ? h('a.media', { href: src, target: '_blank', rel: 'noopener', 'aria-label': `Open image ${name}`, onclick: (e) => viewImage(e, m) }, h('img', { src, alt: name }))
+    const img = m.message_type === 'image' ? h('img', { alt: name }) : null
+    media = img
+      ? h('a.media', { target: '_blank', rel: 'noopener', 'aria-label': `Open image ${name}`, onclick: (e) => viewImage(e, m) }, img)
       : m.message_type === 'video'
-        ? h('video.media', { src, controls: true, preload: 'metadata', 'aria-label': name })
-        : h('a.file', { href: src, download: name }, `📎 ${name}`, h('span.size', {}, ` ${size(m.file_size)}`))
+        ? h('video.media', { controls: true, preload: 'metadata', 'aria-label': name })
+        : h('a.file', { download: name }, `📎 ${name}`, h('span.size', {}, ` ${size(m.file_size)}`))
+    links.show(media, media.tagName === 'A' ? 'href' : 'src', m.file_url)
+    if (img) links.show(img, 'src', m.file_url)
   }
   const meta = h('span.meta', {},
     m.is_edited && !m.is_deleted ? h('span.edited', {}, 'edited') : null,
@@ -474,8 +509,15 @@ function replaceItem(id) {
 const nearBottom = () => { const b = $('#messages'); return b.scrollHeight - b.scrollTop - b.clientHeight < 80 }
 const scrollToBottom = () => { const b = $('#messages'); b.scrollTop = b.scrollHeight }
 
-/** A message from a frame or an answer: added or updated in place, never shown twice. */
-function upsert(m) {
+/**
+ * A message from a frame or an answer: added or updated in place, never shown twice. One with a file waits
+ * for its URL (`ready` once asked), so that it renders with it; a newer copy meanwhile wins by updated_at.
+ */
+function upsert(m, ready = false) {
+  if (!ready && !m.is_deleted && m.file_url && state.open?.id === m.conversation_id && !links.known(m.file_url)) {
+    links.prefetch([m.file_url]).then(() => upsert(m, true))
+    return
+  }
   const c = state.conversations.get(m.conversation_id)
   if (c && (!c.last_message || c.last_message.seq <= m.seq)) c.last_message = m
   renderList()
@@ -734,13 +776,12 @@ function viewImage(e, m) {
   if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return
   e.preventDefault()
   const viewer = $('#image-dialog')
-  // A fresh URL: the token in the preview's may have expired since it was rendered.
-  const src = api.fileUrl(m.file_url)
+  // A URL good for a while yet: the preview's may be about to expire.
   const name = m.file_name ?? 'image'
-  $('#viewer-img').src = src
+  links.show($('#viewer-img'), 'src', m.file_url)
   $('#viewer-img').alt = name
   $('#viewer-title').textContent = name
-  $('#viewer-open').href = src
+  links.show($('#viewer-open'), 'href', m.file_url)
   showDialog(viewer, e.currentTarget)
   viewer.querySelector('.close').focus()
 }

@@ -1,4 +1,5 @@
 import fastifyJwt from '@fastify/jwt'
+import { sql } from 'kysely'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DB } from '../database.ts'
@@ -6,43 +7,98 @@ import { unauthorized } from '../errors.ts'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: { sub: string }
-    user: { sub: string }
+    payload: { sub: string; sid: string }
+    user: { sub: string; sid: string }
   }
+}
+
+/** Where a request may carry its access token besides the Bearer header. */
+export interface TokenSources {
+  /** `?token=`: for what a browser loads without headers (WebSocket, `<img src>`). */
+  query?: boolean
+  /** The WebSocket subprotocol `bearer.<token>`. */
+  subprotocol?: boolean
+}
+
+export interface AccessClaims {
+  userId: string
+  sessionId: string
+  /** Epoch ms. */
+  expiresAt: number
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** The access token a request carries, from the Bearer header or the other sources allowed. */
+    accessToken(request: FastifyRequest, sources?: TokenSources): string | undefined
+    /** Verifies an access token and that its user and session are still there; a 401 AppError otherwise. */
+    verifyAccess(token: string | undefined): Promise<AccessClaims>
+    /** An onRequest hook: the Bearer token's user and session, or 401. */
     authenticate(request: FastifyRequest): Promise<void>
   }
   interface FastifyRequest {
     userId: string
+    sessionId: string
   }
 }
 
-/** Bearer access tokens (JWT, HS256). A token of a user who has since been deleted is refused. */
+const BEARER = /^Bearer\s+(\S+)$/i
+const PROTOCOL = 'bearer.'
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * Bearer access tokens (JWT, HS256) naming a user (`sub`) and a session (`sid`). Every way in (REST, files,
+ * WebSocket) takes its token and checks it here: a token of a deleted user or of an ended session is refused.
+ */
 export default fp(
   async function auth(app: FastifyInstance, opts: { secret: string; accessTtl: number; db: DB }) {
     // A request's token is verified twice (the rate-limit key, then here), and clients reuse it for minutes:
     // fast-jwt's cache (expiry still enforced) makes those repeats a lookup instead of another HMAC.
     await app.register(fastifyJwt, { secret: opts.secret, sign: { expiresIn: opts.accessTtl }, verify: { cache: 10_000 } })
     app.decorateRequest('userId', '')
-    app.decorate('authenticate', async (request: FastifyRequest) => {
-      let payload: { sub: string }
+    app.decorateRequest('sessionId', '')
+
+    app.decorate('accessToken', (request: FastifyRequest, sources: TokenSources = {}) => {
+      const bearer = BEARER.exec(request.headers.authorization ?? '')?.[1]
+      if (bearer) return bearer
+      if (sources.query) {
+        const query = (request.query as { token?: unknown } | undefined)?.token
+        if (typeof query === 'string' && query !== '') return query
+      }
+      if (sources.subprotocol) {
+        const protocols = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
+        const token = protocols.find((p) => p.startsWith(PROTOCOL))?.slice(PROTOCOL.length)
+        if (token) return token
+      }
+      return undefined
+    })
+
+    app.decorate('verifyAccess', async (token: string | undefined): Promise<AccessClaims> => {
+      if (!token) throw unauthorized('Missing or invalid access token')
+      let claims: { sub: string; sid: string; exp: number }
       try {
-        payload = await request.jwtVerify()
+        claims = app.jwt.verify(token)
       } catch (err) {
-        const expired = (err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED'
+        // fast-jwt's own code: app.jwt.verify does not wrap its errors as request.jwtVerify does.
+        const expired = (err as { code?: string }).code === 'FAST_JWT_EXPIRED'
         throw expired ? unauthorized('Access token has expired', 'TOKEN_EXPIRED') : unauthorized('Missing or invalid access token')
       }
-      const user = await opts.db
-        .selectFrom('users')
-        .select('id')
-        .where('id', '=', payload.sub)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst()
-      if (!user) throw unauthorized('This account no longer exists', 'ACCOUNT_DELETED')
-      request.userId = user.id
+      // Tokens issued before sessions existed name none: they cannot be ended, so they are not taken.
+      if (!UUID.test(claims.sub) || !UUID.test(claims.sid) || typeof claims.exp !== 'number') throw unauthorized('Missing or invalid access token')
+      // One query for both: the user still exists and the session has not been ended.
+      const { rows: [row] } = await sql<{ deleted: boolean; ended: boolean | null }>`
+        SELECT u.deleted_at IS NOT NULL AS deleted,
+               (SELECT s.ended_at IS NOT NULL FROM sessions s WHERE s.id = ${claims.sid} AND s.user_id = u.id) AS ended
+        FROM users u WHERE u.id = ${claims.sub}`.execute(opts.db)
+      if (!row || row.deleted) throw unauthorized('This account no longer exists', 'ACCOUNT_DELETED')
+      if (row.ended !== false) throw unauthorized('This session has ended; sign in again', 'SESSION_ENDED')
+      return { userId: claims.sub, sessionId: claims.sid, expiresAt: claims.exp * 1000 }
+    })
+
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      const { userId, sessionId } = await app.verifyAccess(app.accessToken(request))
+      request.userId = userId
+      request.sessionId = sessionId
     })
   },
   { name: 'auth' },

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
-import { CLOSE, Hub } from '../realtime/hub.ts'
+import { Hub } from '../realtime/hub.ts'
 import { Listener } from '../realtime/listener.ts'
 import { Presence } from '../realtime/presence.ts'
+import { CLOSE } from '../realtime/protocol.ts'
 import { socketRoutes } from '../realtime/socket.ts'
 
 declare module 'fastify' {
@@ -30,6 +31,7 @@ export default fp(
     const hub: Hub = new Hub(app.db, listener, app.services.conversations, presence, {
       maxBufferedBytes: config.WS_MAX_BUFFERED,
       typingTtlMs: config.TYPING_TTL,
+      maxSocketsPerUser: config.WS_MAX_SOCKETS_PER_USER,
       observeLag: app.hasDecorator('metrics') ? (ms) => app.metrics.listenerLag.observe(ms / 1000) : undefined,
     })
     listener.on('down', (err: Error) => app.log.warn({ err }, 'listener connection lost; reconnecting'))

@@ -8,9 +8,9 @@ export interface ConversationEvent {
   ts?: number
 }
 
-/** An ephemeral notification (typing, presence, an account deleted): never stored, no seq. */
+/** An ephemeral notification (typing, presence, an account deleted, sessions ended): never stored, no seq. */
 export interface EphemeralEvent {
-  type: 'typing_indicator' | 'presence' | 'account_deleted'
+  type: 'typing_indicator' | 'presence' | 'account_deleted' | 'session_ended'
   [key: string]: unknown
 }
 

@@ -1,23 +1,13 @@
 import { sql } from 'kysely'
-import type { WebSocket } from 'ws'
+import { Connection, type ConnectionShared, type Credentials } from './connection.ts'
 import type { DB } from '../database.ts'
 import type { ConversationsService } from '../services/conversations.ts'
+import { AppError } from '../errors.ts'
 import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
 import type { Presence } from './presence.ts'
-
-export interface Frame {
-  type: string
-  conversation_id?: string
-  seq?: number
-  data?: unknown
-  ref?: string
-  error?: string
-  code?: string
-}
-
-/** Close codes of our own (4000-4999 is the application range). */
-export const CLOSE = { UNAUTHORIZED: 4401, TOO_SLOW: 4008, GOING_AWAY: 1001 } as const
+import { CLOSE, type Frame } from './protocol.ts'
+import { replayEvents, replayWindows } from './replay.ts'
 
 export interface HubOptions {
   /** A socket whose unsent bytes exceed this is closed (CLOSE.TOO_SLOW) rather than buffered further. */
@@ -26,22 +16,14 @@ export interface HubOptions {
   typingTtlMs: number
   /** Called once per conversation event whose frames went out, with ms since the change (the lag metric). */
   observeLag?: (ms: number) => void
-}
-
-/** One open socket of one user. Frames before the socket is attached (during the upgrade) are kept. */
-export class Subscription {
-  socket: WebSocket | undefined
-  /** [frame type, text] */
-  readonly early: Array<[string, string]> = []
-  /** Highest seq sent per conversation: each event reaches a socket once, in order. */
-  readonly sent = new Map<string, number>()
-  /** While a resume replays, live frames wait here. */
-  held: Frame[] | undefined
-  constructor(readonly userId: string) {}
+  /** Open sockets one user may hold on this instance. */
+  maxSocketsPerUser: number
+  /** Events read from the log per query of a resume. */
+  replayPageSize?: number
 }
 
 interface LocalUser {
-  subs: Set<Subscription>
+  conns: Set<Connection>
   conversations: Set<string>
   /** Participant events that arrived while the user's memberships were loading: applied after. */
   pending: ConversationEvent[] | undefined
@@ -60,9 +42,7 @@ export class Hub {
   private readonly members = new Map<string, Set<string>>()
   private readonly chains = new Map<string, Promise<void>>()
   private readonly typingTimers = new Map<string, NodeJS.Timeout>()
-  /** Frames written to sockets, per frame type; read by the metrics (a Map update is all a frame costs). */
-  readonly framesSent = new Map<string, number>()
-  tooSlow = 0
+  private readonly shared: ConnectionShared
 
   constructor(
     private readonly db: DB,
@@ -71,8 +51,19 @@ export class Hub {
     private readonly presence: Presence,
     private readonly opts: HubOptions,
   ) {
+    this.shared = { maxBufferedBytes: opts.maxBufferedBytes, framesSent: new Map(), stats: { tooSlow: 0 } }
     listener.on('event', (e: ConversationEvent) => this.chain(e.conversation_id, () => this.onEvent(e)))
     listener.on('ephemeral', (e: EphemeralEvent) => this.onEphemeral(e))
+  }
+
+  /** Frames written to sockets, per frame type; read by the metrics. */
+  get framesSent(): ReadonlyMap<string, number> {
+    return this.shared.framesSent
+  }
+
+  /** Sockets closed for falling behind (TOO_SLOW). */
+  get tooSlow(): number {
+    return this.shared.stats.tooSlow
   }
 
   served(): Iterable<string> {
@@ -81,19 +72,24 @@ export class Hub {
 
   get socketCount(): number {
     let n = 0
-    for (const u of this.users.values()) n += u.subs.size
+    for (const u of this.users.values()) n += u.conns.size
     return n
   }
 
-  /** Registers a user's new socket before its upgrade completes, so no event committed after that is missed. */
-  async subscribe(userId: string): Promise<Subscription> {
-    const sub = new Subscription(userId)
+  /**
+   * Registers a user's new socket before its upgrade completes, so no event committed after that is missed.
+   * Refused (POLICY) when the user already holds as many sockets here as allowed.
+   */
+  async subscribe(credentials: Credentials): Promise<Connection> {
+    const { userId } = credentials
+    const conn = new Connection(credentials, this.shared)
     let user = this.users.get(userId)
     if (user) {
-      user.subs.add(sub)
-      return sub
+      if (user.conns.size >= this.opts.maxSocketsPerUser) throw new AppError(429, 'TOO_MANY_SOCKETS', `At most ${this.opts.maxSocketsPerUser} open sockets per user`)
+      user.conns.add(conn)
+      return conn
     }
-    user = { subs: new Set([sub]), conversations: new Set(), pending: [] }
+    user = { conns: new Set([conn]), conversations: new Set(), pending: [] }
     this.users.set(userId, user)
     void this.presence.here(userId, true)
     const rows = await this.db
@@ -103,7 +99,7 @@ export class Hub {
       .where('p.user_id', '=', userId)
       .execute()
       .catch((err) => {
-        this.unsubscribe(sub)
+        this.unsubscribe(conn)
         throw err
       })
     for (const r of rows) {
@@ -115,22 +111,26 @@ export class Hub {
     const pending = user.pending ?? []
     user.pending = undefined
     for (const e of pending) this.applyMembership(e)
-    return sub
+    return conn
   }
 
-  attach(sub: Subscription, socket: WebSocket): void {
-    sub.socket = socket
-    for (const [type, text] of sub.early.splice(0)) this.write(sub, type, text)
+  /** Takes a fresh token's credentials (same user and session): the socket now expires with it. */
+  reauthenticate(conn: Connection, credentials: Credentials): void {
+    if (credentials.userId !== conn.userId || credentials.sessionId !== conn.credentials.sessionId) {
+      throw new AppError(403, 'OTHER_SESSION', 'A socket keeps its user and session: open a new socket for another one')
+    }
+    conn.renew(credentials)
   }
 
-  unsubscribe(sub: Subscription): void {
-    const user = this.users.get(sub.userId)
+  unsubscribe(conn: Connection): void {
+    conn.dispose()
+    const user = this.users.get(conn.userId)
     if (!user) return
-    user.subs.delete(sub)
-    if (user.subs.size > 0) return
-    this.users.delete(sub.userId)
-    void this.presence.here(sub.userId, false)
-    for (const conv of user.conversations) this.leave(sub.userId, conv)
+    user.conns.delete(conn)
+    if (user.conns.size > 0) return
+    this.users.delete(conn.userId)
+    void this.presence.here(conn.userId, false)
+    for (const conv of user.conversations) this.leave(conn.userId, conv)
   }
 
   private join(user: LocalUser, userId: string, conv: string): void {
@@ -180,22 +180,13 @@ export class Hub {
       this.applyMembership(e)
     }
     if (recipients.size === 0) return
-    if (CONVERSATION_FRAMES.has(e.type)) {
-      for (const userId of recipients) {
-        const data = await this.conversations.get(e.conversation_id, userId).catch(() => undefined)
-        if (data) this.sendToUser(userId, { type: 'conversation_updated', conversation_id: e.conversation_id, seq: e.seq, data })
-      }
-    } else {
-      const frame = eventFrame(e)
-      for (const userId of recipients) this.sendToUser(userId, frame)
+    const shared = CONVERSATION_FRAMES.has(e.type) ? undefined : eventFrame(e)
+    for (const userId of recipients) {
+      const frame = shared ?? (await this.frameFor(e, userId))
+      if (frame) this.sendToUser(userId, frame)
     }
     // Clocks of database and instance may differ a little: a change can seem to come from the future.
     if (e.ts !== undefined && this.opts.observeLag) this.opts.observeLag(Math.max(0, Date.now() - e.ts))
-  }
-
-  /** Whether the hub holds sockets of this user. */
-  has(userId: string): boolean {
-    return this.users.has(userId)
   }
 
   private onEphemeral(e: EphemeralEvent): void {
@@ -204,7 +195,14 @@ export class Hub {
       return
     }
     if (e.type === 'account_deleted') {
-      for (const sub of this.users.get(e.user_id as string)?.subs ?? []) sub.socket?.close(CLOSE.UNAUTHORIZED, 'account deleted')
+      for (const conn of this.users.get(e.user_id as string)?.conns ?? []) conn.close(CLOSE.UNAUTHORIZED, 'account deleted')
+      return
+    }
+    if (e.type === 'session_ended') {
+      const ended = new Set(e.session_ids as string[])
+      for (const conn of this.users.get(e.user_id as string)?.conns ?? []) {
+        if (ended.has(conn.credentials.sessionId)) conn.close(CLOSE.UNAUTHORIZED, 'session ended')
+      }
       return
     }
     const conv = e.conversation_id as string
@@ -237,95 +235,48 @@ export class Hub {
     const user = this.users.get(userId)
     if (!user) return
     const text = JSON.stringify(frame)
-    for (const sub of user.subs) this.send(sub, frame, text)
+    for (const conn of user.conns) conn.send(frame, text)
   }
 
-  /** Sends a frame to one socket, at most once per (conversation, seq) and in seq order. */
-  send(sub: Subscription, frame: Frame, text?: string): void {
-    if (sub.held && frame.seq !== undefined) sub.held.push(frame)
-    else this.deliver(sub, frame, text)
-  }
-
-  private deliver(sub: Subscription, frame: Frame, text = JSON.stringify(frame)): void {
-    if (frame.seq !== undefined && frame.conversation_id !== undefined) {
-      if ((sub.sent.get(frame.conversation_id) ?? 0) >= frame.seq) return
-      sub.sent.set(frame.conversation_id, frame.seq)
-    }
-    if (!sub.socket) sub.early.push([frame.type, text])
-    else this.write(sub, frame.type, text)
-  }
-
-  private write(sub: Subscription, type: string, text: string): void {
-    const socket = sub.socket!
-    if (socket.readyState !== socket.OPEN) return
-    if (socket.bufferedAmount > this.opts.maxBufferedBytes) {
-      // A reader this far behind would only grow our memory: it can reconnect and resume.
-      this.tooSlow++
-      socket.close(CLOSE.TOO_SLOW, 'too slow: reconnect and resume')
-      // The close frame waits behind the backlog; a peer that never reads it is cut off.
-      setTimeout(() => socket.terminate(), 10_000).unref()
-      return
-    }
-    socket.send(text)
-    this.framesSent.set(type, (this.framesSent.get(type) ?? 0) + 1)
-  }
-
-  /** Every event the client missed, from its last seen seqs, then `resumed`. Live frames wait meanwhile. */
-  async resume(sub: Subscription, seen: Record<string, number>): Promise<void> {
-    const held: Frame[] = (sub.held ??= [])
+  /**
+   * Every event the client missed, from its last seen seqs, then `resumed`; live frames wait meanwhile. One
+   * resume at a time per socket, read from the log a page at a time and written only as fast as the socket
+   * drains, so a small frame cannot make the instance hold a large answer.
+   */
+  async resume(conn: Connection, seen: Record<string, number>): Promise<void> {
+    if (conn.held) throw new AppError(409, 'RESUME_IN_PROGRESS', 'A resume is already running on this socket; wait for its resumed frame')
+    const held: Frame[] = (conn.held = [])
+    const mine = this.users.get(conn.userId)?.conversations ?? new Set<string>()
     try {
-      const ids = Object.keys(seen)
-      for (const [conv, seq] of Object.entries(seen)) if ((sub.sent.get(conv) ?? 0) < seq) sub.sent.set(conv, seq)
-      for (const e of await missedEvents(this.db, sub.userId, ids, ids.map((id) => seen[id]))) {
-        if (!CONVERSATION_FRAMES.has(e.type)) {
-          this.deliver(sub, eventFrame(e))
-          continue
+      // Seqs the client has seen are remembered only for conversations it is in: nothing else is kept per id.
+      for (const [conv, seq] of Object.entries(seen)) if (mine.has(conv) && (conn.sent.get(conv) ?? 0) < seq) conn.sent.set(conv, seq)
+      for (const window of await replayWindows(this.db, conn.userId, seen)) {
+        for await (const e of replayEvents(this.db, window, this.opts.replayPageSize ?? 500)) {
+          if (!(await conn.drained())) return
+          const frame = await this.frameFor(e, conn.userId)
+          if (frame) conn.deliver(frame)
         }
-        const data = await this.conversations.get(e.conversation_id, sub.userId).catch(() => undefined)
-        if (data) this.deliver(sub, { type: 'conversation_updated', conversation_id: e.conversation_id, seq: e.seq, data })
+        if (!mine.has(window.conversation_id)) conn.sent.delete(window.conversation_id)
       }
     } finally {
-      for (const frame of held) this.deliver(sub, frame)
-      sub.held = undefined
+      for (const frame of held) conn.deliver(frame)
+      conn.held = undefined
     }
-    this.deliver(sub, { type: 'resumed' })
+    conn.deliver({ type: 'resumed' })
+  }
+
+  /** The frame of an event for one recipient: most are the event itself; some carry the Conversation as they see it. */
+  private async frameFor(e: ConversationEvent, userId: string): Promise<Frame | undefined> {
+    if (!CONVERSATION_FRAMES.has(e.type)) return eventFrame(e)
+    const data = await this.conversations.get(e.conversation_id, userId).catch(() => undefined)
+    return data && { type: 'conversation_updated', conversation_id: e.conversation_id, seq: e.seq, data }
   }
 
   closeAll(code: number, reason: string): void {
-    for (const user of this.users.values()) for (const sub of user.subs) sub.socket?.close(code, reason)
+    for (const user of this.users.values()) for (const conn of user.conns) conn.close(code, reason)
   }
 }
 
 export function eventFrame(e: ConversationEvent): Frame {
   return { type: e.type, conversation_id: e.conversation_id, seq: e.seq, data: e.payload }
-}
-
-/**
- * The events a user missed: in the conversations they named, after the seq they gave (up to their removal,
- * if they were removed since); in conversations they joined meanwhile, from their joining.
- */
-async function missedEvents(db: DB, userId: string, ids: string[], seqs: number[]): Promise<ConversationEvent[]> {
-  const { rows } = await sql<ConversationEvent>`
-    WITH seen(conversation_id, after) AS (SELECT * FROM unnest(${ids}::uuid[], ${seqs}::bigint[])),
-    mine AS (SELECT conversation_id FROM participants WHERE user_id = ${userId}),
-    windows AS (
-      SELECT s.conversation_id, s.after, NULL::bigint AS until FROM seen s JOIN mine USING (conversation_id)
-      UNION ALL
-      SELECT m.conversation_id,
-        coalesce((SELECT max(e.seq) - 1 FROM conversation_events e WHERE e.conversation_id = m.conversation_id
-                   AND e.type = 'participant_added' AND e.payload->>'user_id' = ${userId}), 0), NULL
-      FROM mine m WHERE m.conversation_id NOT IN (SELECT conversation_id FROM seen)
-      UNION ALL
-      SELECT s.conversation_id, s.after,
-        (SELECT min(e.seq) FROM conversation_events e WHERE e.conversation_id = s.conversation_id AND e.seq > s.after
-           AND e.type = 'participant_removed' AND e.payload->>'user_id' = ${userId})
-      FROM seen s WHERE s.conversation_id NOT IN (SELECT conversation_id FROM mine)
-    )
-    SELECT e.conversation_id, e.seq, e.type, e.payload
-    FROM windows w JOIN conversation_events e
-      ON e.conversation_id = w.conversation_id AND e.seq > w.after
-     AND (w.until IS NOT NULL OR w.conversation_id IN (SELECT conversation_id FROM mine))
-     AND (w.until IS NULL OR e.seq <= w.until)
-    ORDER BY e.conversation_id, e.seq`.execute(db)
-  return rows
 }

@@ -1,29 +1,12 @@
 import websocket from '@fastify/websocket'
 import Ajv from 'ajv'
 import addFormats from 'ajv-formats'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Type, type Static } from 'typebox'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { AppError } from '../errors.ts'
-import { Uuid } from '../schemas/common.ts'
-import { ClientId, Content } from '../schemas/messages.ts'
-import { CLOSE, type Hub, type Subscription } from './hub.ts'
-
-const Ref = Type.String({ minLength: 1, maxLength: 100 })
-export const ClientFrame = Type.Union([
-  Type.Object({ type: Type.Literal('ping') }),
-  Type.Object({ type: Type.Literal('typing'), conversation_id: Uuid, is_typing: Type.Boolean() }),
-  Type.Object({
-    type: Type.Literal('send'), ref: Ref, conversation_id: Uuid, content: Content,
-    reply_to_id: Type.Optional(Uuid), client_id: Type.Optional(ClientId),
-  }),
-  Type.Object({ type: Type.Literal('read'), ref: Ref, message_id: Uuid }),
-  Type.Object({
-    type: Type.Literal('resume'),
-    conversations: Type.Record(Type.String({ format: 'uuid' }), Type.Integer({ minimum: 0 }), { maxProperties: 10000 }),
-  }),
-])
-type ClientFrame = Static<typeof ClientFrame>
+import type { Connection } from './connection.ts'
+import type { Hub } from './hub.ts'
+import { CLOSE, ClientFrame, type Frame } from './protocol.ts'
 
 const ajv = addFormats.default(new Ajv.default({ allErrors: false, strict: false }))
 const validFrame = ajv.compile<ClientFrame>(ClientFrame)
@@ -36,22 +19,15 @@ export interface SocketOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    subscription?: Subscription
+    connection?: Connection
+    /** Why the upgrade was refused, told to the client as the socket's close once it is open. */
+    refusal?: { code: number; reason: string }
   }
-}
-
-/** The token from `?token=` or from the subprotocol `bearer.<token>`. */
-function tokenOf(request: FastifyRequest): string | undefined {
-  const query = (request.query as { token?: string }).token
-  if (query) return query
-  const protocols = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
-  return protocols.find((p) => p.startsWith('bearer.'))?.slice('bearer.'.length)
 }
 
 /** `GET /ws`: authenticate, register with the hub before the upgrade completes, then speak the frame protocol. */
 export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
   const { hub } = opts
-  const { messages, conversations } = app.services
   await app.register(websocket, {
     options: {
       maxPayload: opts.maxPayload,
@@ -78,75 +54,94 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
     websocket: true,
     schema: { hide: true },
     preValidation: async (request) => {
-      const token = tokenOf(request)
-      if (!token) return
       try {
-        const { sub } = app.jwt.verify<{ sub: string }>(token)
-        const user = await app.db.selectFrom('users').select('id').where('id', '=', sub).where('deleted_at', 'is', null).executeTakeFirst()
-        if (!user) return
-        const subscription = await hub.subscribe(user.id)
-        request.subscription = subscription
+        const credentials = await app.verifyAccess(app.accessToken(request, { query: true, subprotocol: true }))
+        const connection = await hub.subscribe(credentials)
+        request.connection = connection
         // An upgrade that never completes (the client went away) must not leave a user online forever.
-        setTimeout(() => subscription.socket || hub.unsubscribe(subscription), 10_000).unref()
-      } catch {
-        // Left unset: the socket is closed with 4401 once open.
+        setTimeout(() => connection.attached || hub.unsubscribe(connection), 10_000).unref()
+      } catch (err) {
+        // Told once the socket is open: a browser cannot read an HTTP status of a refused upgrade.
+        const tooMany = err instanceof AppError && err.code === 'TOO_MANY_SOCKETS'
+        request.refusal = tooMany
+          ? { code: CLOSE.POLICY, reason: err.message }
+          : { code: CLOSE.UNAUTHORIZED, reason: err instanceof AppError ? err.message : 'missing, invalid or expired token' }
       }
     },
   }, (socket, request) => {
-    const sub = request.subscription
-    if (!sub) {
-      socket.close(CLOSE.UNAUTHORIZED, 'missing, invalid or expired token')
+    const conn = request.connection
+    if (!conn) {
+      socket.close(request.refusal?.code ?? CLOSE.UNAUTHORIZED, request.refusal?.reason ?? 'missing, invalid or expired token')
       return
     }
     alive.add(socket)
     socket.on('pong', () => alive.add(socket))
-    socket.on('close', () => hub.unsubscribe(sub))
+    socket.on('close', () => hub.unsubscribe(conn))
     socket.on('error', () => {})
-    socket.on('message', (raw, isBinary) => {
-      void handle(raw.toString(), isBinary)
-    })
-    hub.attach(sub, socket)
-
-    const reply = (frame: Record<string, unknown>) => hub.send(sub, frame as never)
-    const fail = (ref: string | undefined, err: unknown) => {
-      const known = err instanceof AppError
-      if (!known) request.log.error({ err }, 'websocket frame failed')
-      reply({ type: 'error', ...(ref && { ref }), error: known ? err.message : 'Internal server error', code: known ? err.code : 'INTERNAL_ERROR' })
-    }
-
-    async function handle(text: string, isBinary: boolean) {
-      let frame: unknown
-      try {
-        frame = isBinary ? undefined : JSON.parse(text)
-      } catch {
-        frame = undefined
-      }
-      if (!validFrame(frame)) {
-        const ref = typeof (frame as { ref?: unknown })?.ref === 'string' ? (frame as { ref: string }).ref : undefined
-        const why = frame === undefined ? 'Frames are JSON text' : `Invalid frame: ${validFrame.errors?.[0]?.instancePath || ''} ${validFrame.errors?.[0]?.message ?? ''}`.trim()
-        reply({ type: 'error', ...(ref && { ref }), error: why, code: 'BAD_FRAME' })
-        return
-      }
-      const ref = 'ref' in frame ? frame.ref : undefined
-      try {
-        switch (frame.type) {
-          case 'ping':
-            return reply({ type: 'pong' })
-          case 'typing':
-            return await conversations.typing(frame.conversation_id, sub!.userId, frame.is_typing)
-          case 'send': {
-            const { message } = await messages.send(sub!.userId, frame)
-            return reply({ type: 'ack', ref, data: message })
-          }
-          case 'read':
-            await messages.markRead(frame.message_id, sub!.userId)
-            return reply({ type: 'ack', ref, data: null })
-          case 'resume':
-            return await hub.resume(sub!, frame.conversations)
-        }
-      } catch (err) {
-        fail(ref, err)
-      }
-    }
+    const handle = frameHandler(app, hub, conn, request.log)
+    socket.on('message', (raw, isBinary) => void handle(raw.toString(), isBinary))
+    conn.attach(socket)
   })
+}
+
+// Frames refused in a row for the budget before the socket is closed (POLICY): a client that ignores the
+// RATE_LIMITED errors is not slowed by them, only told, so it is cut off.
+const MAX_REFUSED = 20
+
+/** One socket's client frames: validated, charged to the user's request budget, answered in its order. */
+function frameHandler(app: FastifyInstance, hub: Hub, conn: Connection, log: FastifyBaseLogger) {
+  const { messages, conversations } = app.services
+  let refused = 0
+  const reply = (frame: Frame) => conn.send(frame)
+  const fail = (ref: string | undefined, err: unknown) => {
+    const known = err instanceof AppError
+    if (!known) log.error({ err }, 'websocket frame failed')
+    reply({ type: 'error', ...(ref && { ref }), error: known ? err.message : 'Internal server error', code: known ? err.code : 'INTERNAL_ERROR' })
+  }
+
+  async function run(frame: ClientFrame, ref: string | undefined): Promise<void> {
+    switch (frame.type) {
+      case 'ping':
+        return reply({ type: 'pong' })
+      case 'typing':
+        return conversations.typing(frame.conversation_id, conn.userId, frame.is_typing)
+      case 'send': {
+        const { message } = await messages.send(conn.userId, frame)
+        return reply({ type: 'ack', ref, data: message })
+      }
+      case 'read':
+        await messages.markRead(frame.message_id, conn.userId)
+        return reply({ type: 'ack', ref, data: null })
+      case 'resume':
+        return hub.resume(conn, frame.conversations)
+      case 'auth':
+        hub.reauthenticate(conn, await app.verifyAccess(frame.token))
+        return reply({ type: 'ack', ref, data: null })
+    }
+  }
+
+  return async (text: string, isBinary: boolean): Promise<void> => {
+    let frame: unknown
+    try {
+      frame = isBinary ? undefined : JSON.parse(text)
+    } catch {
+      frame = undefined
+    }
+    const ref = typeof (frame as { ref?: unknown })?.ref === 'string' ? (frame as { ref: string }).ref : undefined
+    const budget = await app.spendBudget(conn.userId)
+    if (!budget.allowed) {
+      if (++refused > MAX_REFUSED) return conn.close(CLOSE.POLICY, 'rate limit exceeded')
+      return fail(ref, new AppError(429, 'RATE_LIMITED', `Too many requests; retry in ${Math.max(1, Math.ceil(budget.retryAfterMs / 1000))} s`))
+    }
+    refused = 0
+    if (!validFrame(frame)) {
+      const why = frame === undefined ? 'Frames are JSON text' : `Invalid frame: ${validFrame.errors?.[0]?.instancePath || ''} ${validFrame.errors?.[0]?.message ?? ''}`.trim()
+      return reply({ type: 'error', ...(ref && { ref }), error: why, code: 'BAD_FRAME' })
+    }
+    try {
+      await run(frame, ref)
+    } catch (err) {
+      fail(ref, err)
+    }
+  }
 }

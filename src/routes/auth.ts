@@ -1,9 +1,11 @@
 import { Type } from 'typebox'
-import { errors, NoContent } from '../schemas/common.ts'
+import { errors, IdParams, NoContent } from '../schemas/common.ts'
+import { Session } from '../schemas/sessions.ts'
 import { AuthTokens, DisplayName, Email, Password, Username } from '../schemas/users.ts'
 import { type App, secured } from './types.ts'
 
-const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 200 }) })
+// Long enough for an access token sent by mistake to be told it is not a refresh token (401), not a 400.
+const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 1000 }) })
 
 export default async function authRoutes(app: App) {
   const { auth } = app.services
@@ -19,7 +21,7 @@ export default async function authRoutes(app: App) {
       body: Type.Object({ username: Username, password: Password, email: Type.Optional(Email), display_name: Type.Optional(DisplayName) }, { additionalProperties: false }),
       response: { 201: AuthTokens, ...errors(400, 409, 413, 415, 429) },
     },
-  }, async (request, reply) => reply.code(201).send(await auth.register(request.body)))
+  }, async (request, reply) => reply.code(201).send(await auth.register(request.body, request.headers['user-agent'])))
 
   app.post('/auth/login', {
     config: perIp,
@@ -31,7 +33,7 @@ export default async function authRoutes(app: App) {
       body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 256 }) }),
       response: { 200: AuthTokens, ...errors(400, 401, 413, 415, 429) },
     },
-  }, async (request) => auth.login(request.body.username, request.body.password))
+  }, async (request) => auth.login(request.body.username, request.body.password, request.headers['user-agent']))
 
   app.post('/auth/refresh', {
     config: perIp,
@@ -54,6 +56,45 @@ export default async function authRoutes(app: App) {
     },
   }, async (request, reply) => {
     await auth.logout(request.userId, request.body.refresh_token)
+    return reply.code(204).send(null)
+  })
+
+  // Sessions: each sign-in is one, until it is ended here, by logout, by a password change or by the reuse
+  // of a spent refresh token. Its access tokens stop at their next use, its sockets close (4401).
+  app.get('/auth/sessions', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      summary: 'Your signed-in sessions, most recently used first',
+      security: secured,
+      response: { 200: Type.Array(Session), ...errors(401) },
+    },
+  }, async (request) => auth.sessions(request.userId, request.sessionId))
+
+  app.delete('/auth/sessions/:id', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      summary: 'End one of your sessions (this one too, if you name it)',
+      security: secured,
+      params: IdParams,
+      response: { 204: NoContent, ...errors(400, 401, 404) },
+    },
+  }, async (request, reply) => {
+    await auth.endSession(request.userId, request.params.id)
+    return reply.code(204).send(null)
+  })
+
+  app.post('/auth/logout-all', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      summary: 'End every one of your sessions, this one included',
+      security: secured,
+      response: { 204: NoContent, ...errors(401) },
+    },
+  }, async (request, reply) => {
+    await auth.endSessions(request.userId)
     return reply.code(204).send(null)
   })
 }

@@ -1,11 +1,11 @@
 import multipart from '@fastify/multipart'
 import send from '@fastify/send'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { AppError, notFound } from '../errors.ts'
 import type { Config } from '../config.ts'
 import { streamedBodyCompiler } from '../plugins/validation.ts'
-import { errors, IdParams, Uuid } from '../schemas/common.ts'
+import { errors, IdParams, Timestamp, Uuid } from '../schemas/common.ts'
 import { Conversation } from '../schemas/conversations.ts'
 import { Content, Message } from '../schemas/messages.ts'
 import { User } from '../schemas/users.ts'
@@ -14,6 +14,28 @@ import { type App, secured } from './types.ts'
 
 const FileBody = Type.Object({ file: Type.String({ format: 'binary', description: 'The file; its type is sniffed from its bytes' }) })
 const multipartSchema = { consumes: ['multipart/form-data'], body: FileBody }
+// What an upload can be refused with besides the route's own: too large or over quota, the rate, the disk.
+const uploadErrors = [400, 401, 413, 415, 429, 507]
+
+const SignedQuery = Type.Object({
+  expires: Type.Optional(Type.Integer({ minimum: 0, description: 'A signed URL: its expiry (epoch seconds)' })),
+  u: Type.Optional(Uuid),
+  s: Type.Optional(Uuid),
+  sig: Type.Optional(Type.String({ maxLength: 100 })),
+})
+const FileLink = Type.Object({
+  url: Type.String({ description: 'GET it without a token; the same for a while, so browsers cache what it loads' }),
+  expires_at: Timestamp,
+})
+
+/** A GET of a file by a signed URL: it stands for its user instead of a token (the route checks it). */
+const signedRead = (request: FastifyRequest) =>
+  (request.method === 'GET' || request.method === 'HEAD') && request.routeOptions.url === '/files/:id' && (request.query as { sig?: unknown }).sig !== undefined
+
+const contentLength = (request: FastifyRequest) => {
+  const length = Number(request.headers['content-length'])
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined
+}
 
 // Shown inline only where a browser cannot be made to run it; everything else downloads.
 const INLINE = /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/|audio\/)/
@@ -23,12 +45,19 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
   const { files, messages, users, conversations } = app.services
   const { MAX_UPLOAD_BYTES, MAX_AVATAR_BYTES, UPLOAD_DIR } = opts.config
   await app.register(multipart, { limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 0, parts: 1, fieldNameSize: 100, headerPairs: 50 } })
+  // Tokens come in the header only: a token in a URL ends up in logs. Where a header cannot be sent (img,
+  // video, a download link), a signed URL from GET /files/{id}/url opens the one file.
   app.addHook('onRequest', async (request) => {
-    // GET /files/{id} may carry the token in the query, for <img src> and <video src>.
-    const token = (request.query as { token?: string }).token
-    if (token && request.method === 'GET' && !request.headers.authorization) request.headers.authorization = `Bearer ${token}`
-    await app.authenticate(request)
+    if (!signedRead(request)) await app.authenticate(request)
   })
+  /** Counts an upload against its user's rate before a byte is read: 429 with Retry-After past it. */
+  const uploadRate = async (request: FastifyRequest, reply: FastifyReply) => {
+    const wait = files.takeUpload(request.userId)
+    if (!wait) return
+    reply.header('retry-after', wait)
+    throw new AppError(429, 'RATE_LIMITED', `Too many uploads; retry in ${wait} s`)
+  }
+  const avatarUpload = (request: FastifyRequest) => ({ purpose: 'avatar' as const, maxBytes: MAX_AVATAR_BYTES, requestBytes: contentLength(request), accept: AVATAR_TYPES })
 
   app.post('/messages/upload', {
     validatorCompiler: streamedBodyCompiler,
@@ -38,13 +67,15 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
       security: secured,
       querystring: Type.Object({ conversation_id: Uuid, caption: Type.Optional(Content) }),
       ...multipartSchema,
-      response: { 201: Message, ...errors(400, 401, 404, 413, 415) },
+      response: { 201: Message, ...errors(404, ...uploadErrors) },
     },
+    preHandler: uploadRate,
   }, async (request, reply) => {
     const { conversation_id, caption } = request.query
     // Membership first: a stranger's upload is refused before a byte is stored.
     await conversations.membership(conversation_id, request.userId)
-    const stored = await files.store(await request.file({ limits: { fileSize: MAX_UPLOAD_BYTES } }), request.userId, 'message', MAX_UPLOAD_BYTES)
+    const upload = { purpose: 'message' as const, maxBytes: MAX_UPLOAD_BYTES, requestBytes: contentLength(request) }
+    const stored = await files.store(request.userId, upload, (fileSize) => request.file({ limits: { fileSize } }))
     try {
       const { message } = await messages.send(request.userId, { conversation_id, content: caption }, {
         file_id: stored.id, message_type: stored.kind, file_url: fileUrl(stored.id), file_name: stored.originalName, file_size: stored.size, mime_type: stored.mime,
@@ -58,9 +89,10 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
 
   app.post('/users/me/avatar', {
     validatorCompiler: streamedBodyCompiler,
-    schema: { tags: ['users'], summary: 'Set your avatar (PNG, JPEG, GIF or WebP)', security: secured, ...multipartSchema, response: { 200: User, ...errors(400, 401, 413, 415) } },
+    schema: { tags: ['users'], summary: 'Set your avatar (PNG, JPEG, GIF or WebP)', security: secured, ...multipartSchema, response: { 200: User, ...errors(...uploadErrors) } },
+    preHandler: uploadRate,
   }, async (request) => {
-    const stored = await files.store(await request.file({ limits: { fileSize: MAX_AVATAR_BYTES } }), request.userId, 'avatar', MAX_AVATAR_BYTES, AVATAR_TYPES)
+    const stored = await files.store(request.userId, avatarUpload(request), (fileSize) => request.file({ limits: { fileSize } }))
     const { user, previous } = await users.setAvatar(request.userId, stored.id)
     await files.remove(previous)
     return user
@@ -70,12 +102,13 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
     validatorCompiler: streamedBodyCompiler,
     schema: {
       tags: ['conversations'], summary: "Set a group's avatar (admins)", security: secured, params: IdParams, ...multipartSchema,
-      response: { 200: Conversation, ...errors(400, 401, 403, 404, 413, 415) },
+      response: { 200: Conversation, ...errors(403, 404, ...uploadErrors) },
     },
+    preHandler: uploadRate,
   }, async (request) => {
     // The rules first: nothing is stored for someone who may not set it.
     await conversations.assertAdmin(request.params.id, request.userId)
-    const stored = await files.store(await request.file({ limits: { fileSize: MAX_AVATAR_BYTES } }), request.userId, 'avatar', MAX_AVATAR_BYTES, AVATAR_TYPES)
+    const stored = await files.store(request.userId, avatarUpload(request), (fileSize) => request.file({ limits: { fileSize } }))
     const previous = await conversations.setAvatar(request.params.id, request.userId, stored.id).catch(async (err) => {
       await files.remove(stored.id)
       throw err
@@ -84,19 +117,41 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
     return conversations.get(request.params.id, request.userId)
   })
 
+  app.get('/files/:id/url', {
+    schema: {
+      tags: ['files'],
+      summary: 'A short-lived URL of the file (readers only), for where no header can be sent: img, video, downloads',
+      description: 'The URL opens this file only, for you and this session, for FILE_URL_TTL to twice that; ask again when it expires.',
+      security: secured,
+      params: IdParams,
+      response: { 200: FileLink, ...errors(400, 401, 404) },
+    },
+  }, async (request) => {
+    await files.findReadable(request.params.id, request.userId)
+    return files.urls.sign(request.params.id, { userId: request.userId, sessionId: request.sessionId })
+  })
+
   app.get('/files/:id', {
     schema: {
       tags: ['files'],
       summary: "A message's file (members only) or an avatar; supports Range requests",
-      description: 'Authenticate with the bearer header, or with `?token=<access_token>` where a header cannot be sent (img, video).',
+      description: 'Authenticate with the bearer header, or use the signed URL of `GET /files/{id}/url` where a header cannot be sent (img, video).',
       security: secured,
       params: IdParams,
-      querystring: Type.Object({ token: Type.Optional(Type.String()) }),
+      querystring: SignedQuery,
       produces: ['application/octet-stream'],
       response: errors(400, 401, 404, 416),
     },
+    // After validation, so the signature's fields have their types.
+    preHandler: async (request) => {
+      if (!signedRead(request)) return
+      const signer = files.urls.verify(request.params.id, request.query)
+      request.userId = signer.userId
+      request.sessionId = signer.sessionId
+    },
   }, async (request, reply) => {
-    const file = await files.readable(request.params.id, request.userId)
+    const signed = signedRead(request)
+    const file = await files.findReadable(request.params.id, request.userId, signed ? request.sessionId : undefined)
     const result = await send(request.raw, file.storage_name, { root: UPLOAD_DIR, dotfiles: 'deny', index: false, acceptRanges: true, cacheControl: false, etag: true })
     if (result.type === 'error') {
       if ((result.metadata.error as { status?: number }).status !== 416) throw notFound('file')
@@ -105,13 +160,15 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
     }
     const inline = INLINE.test(file.mime_type)
     const name = encodeURIComponent(file.original_name)
+    // A signed URL's answer is kept no longer than the URL works.
+    const maxAge = signed ? files.urls.secondsLeft(request.query.expires ?? 0) : 3600
     return (reply as FastifyReply)
       .code(result.statusCode)
       .headers(result.headers as Record<string, string>)
       .header('content-type', file.mime_type)
       .header('x-content-type-options', 'nosniff')
       .header('content-security-policy', "default-src 'none'; sandbox")
-      .header('cache-control', 'private, max-age=3600')
+      .header('cache-control', `private, max-age=${maxAge}`)
       .header('content-disposition', `${inline ? 'inline' : 'attachment'}; filename="${name}"; filename*=UTF-8''${name}`)
       .send(result.stream)
   })

@@ -1,5 +1,6 @@
 import { Type } from 'typebox'
 import { errors, IdParams, NoContent, Nullable } from '../schemas/common.ts'
+import { ExportArchive } from '../schemas/export.ts'
 import { DisplayName, Email, Password, PublicUser, User } from '../schemas/users.ts'
 import { type App, secured } from './types.ts'
 
@@ -14,21 +15,43 @@ export default async function userRoutes(app: App) {
   app.patch('/users/me', {
     schema: {
       tags: ['users'],
-      summary: 'Change display name, email or password (a new password needs current_password)',
+      summary: 'Change display name, email or password (a new password or email needs current_password; a new password ends your other sessions)',
       security: secured,
       body: Type.Object(
         { display_name: Type.Optional(DisplayName), email: Type.Optional(Nullable(Email)), password: Type.Optional(Password), current_password: Type.Optional(Type.String({ maxLength: 256 })) },
         { additionalProperties: false },
       ),
-      response: { 200: User, ...errors(400, 401, 403, 409) },
+      response: { 200: User, ...errors(400, 401, 403, 409, 429) },
     },
-  }, async (request) => users.update(request.userId, request.body))
+    preHandler: app.passwordCheckRateLimit,
+  }, async (request) => users.update(request.userId, request.body, request.sessionId))
 
   app.delete('/users/me', {
     schema: { tags: ['users'], summary: 'Delete your account (soft: your messages stay)', security: secured, response: { 204: NoContent, ...errors(401) } },
   }, async (request, reply) => {
     await users.softDelete(request.userId)
     return reply.code(204).send(null)
+  })
+
+  app.get('/users/me/export', {
+    schema: {
+      tags: ['users'],
+      summary: 'Your data as one JSON file: profile, conversations, the messages you sent, files (streamed; EXPORT_RATE_LIMIT_MAX per window)',
+      security: secured,
+      response: { 200: ExportArchive, ...errors(401, 429, 503) },
+    },
+    preHandler: app.exportRateLimit,
+  }, async (request, reply) => {
+    const archive = await app.services.exports.open(request.userId).catch((err) => {
+      if (err.code === 'EXPORT_BUSY') reply.header('retry-after', 60)
+      throw err
+    })
+    const date = archive.exportedAt.toISOString().slice(0, 10)
+    return reply
+      .type('application/json; charset=utf-8')
+      .header('content-disposition', `attachment; filename="parley-export-${archive.username}-${date}.json"`)
+      // Sent as it streams (Fastify serializes no stream); the schema documents what the stream produces.
+      .send(archive.body as never)
   })
 
   app.get('/users', {
@@ -39,9 +62,9 @@ export default async function userRoutes(app: App) {
       querystring: Type.Object({ query: Type.String({ minLength: 1, maxLength: 100 }), limit: Type.Integer({ minimum: 1, maximum: 50, default: 20 }) }),
       response: { 200: Type.Array(PublicUser), ...errors(400, 401) },
     },
-  }, async (request) => users.search(request.query.query, request.query.limit))
+  }, async (request) => users.search(request.userId, request.query.query, request.query.limit))
 
   app.get('/users/:id', {
     schema: { tags: ['users'], summary: 'A public profile', security: secured, params: IdParams, response: { 200: PublicUser, ...errors(400, 401, 404) } },
-  }, async (request) => users.publicView(request.params.id))
+  }, async (request) => users.publicView(request.userId, request.params.id))
 }

@@ -7,6 +7,19 @@ export const DELETED_CONTENT = 'This message was deleted'
 export const Content = Type.String({ minLength: 1, maxLength: MESSAGE_MAX_LENGTH })
 export const ClientId = Type.String({ minLength: 1, maxLength: 100, description: 'Idempotency key, unique per sender' })
 
+/** What a system message says, by ids: clients render it with the names they know now. */
+export const SystemEvent = Type.Object({
+  action: Type.Union([
+    Type.Literal('group_created'), Type.Literal('group_renamed'), Type.Literal('photo_changed'), Type.Literal('members_added'),
+    Type.Literal('member_removed'), Type.Literal('role_changed'), Type.Literal('member_left'), Type.Literal('admin_inherited'),
+  ]),
+  actor_id: Uuid,
+  user_ids: Type.Optional(Type.Array(Uuid, { description: 'The members added, removed, promoted or demoted, or the new admin' })),
+  name: Type.Optional(Type.String({ description: "The group's (new) name" })),
+  role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('member')])),
+})
+export type SystemEvent = Static<typeof SystemEvent>
+
 export const Message = Type.Object(
   {
     id: Uuid,
@@ -25,6 +38,7 @@ export const Message = Type.Object(
     is_deleted: Type.Boolean(),
     created_at: Timestamp,
     updated_at: Timestamp,
+    system: Nullable(SystemEvent),
   },
 )
 export type Message = Static<typeof Message>

@@ -3,7 +3,7 @@ import type { Database, ParticipantRow } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
 import type { Conversation, Participant } from '../schemas/conversations.ts'
-import type { Message } from '../schemas/messages.ts'
+import type { Message, SystemEvent } from '../schemas/messages.ts'
 import { fileIdOf, fileUrl } from './files.ts'
 import { toPublicUser } from './users.ts'
 
@@ -15,9 +15,16 @@ const conversationNotFound = () => notFound('conversation')
 /** Marks the transaction's changes as made by this user, for the `by` of participant and rename events. */
 export const actAs = (trx: Trx, userId: string) => sql`SELECT set_config('parley.actor_id', ${userId}, true)`.execute(trx)
 
-/** Writes a `system` message; the messages trigger gives it its seq and logs it. */
-export const systemMessage = (trx: Trx, conversationId: string, actorId: string, content: string) =>
-  trx.insertInto('messages').values({ conversation_id: conversationId, sender_id: actorId, message_type: 'system', content }).execute()
+/**
+ * Writes a `system` message; the messages trigger gives it its seq and logs it. Its `system` field says what
+ * happened by ids, so clients render it with the names they know now; `content` is the same in words, for
+ * clients that don't.
+ */
+export const systemMessage = (trx: Trx, conversationId: string, actorId: string, content: string, event: Omit<SystemEvent, 'actor_id'>) =>
+  trx
+    .insertInto('messages')
+    .values({ conversation_id: conversationId, sender_id: actorId, message_type: 'system', content, system_event: JSON.stringify({ ...event, actor_id: actorId }) })
+    .execute()
 
 function checkGroupRole(me: { is_group: boolean; role: Role }, adminOnly: boolean): void {
   if (!me.is_group) throw badRequest('Direct conversations have no settings or members to change', 'NOT_A_GROUP')
@@ -62,7 +69,10 @@ export class ConversationsService {
       .orderBy('c.id', 'desc')
     if (filter.ids) query = query.where('c.id', 'in', filter.ids)
     if (filter.before) {
-      query = query.where(sql<boolean>`(c.updated_at, c.id) < (SELECT updated_at, id FROM conversations WHERE id = ${filter.before})`)
+      // The cursor must be one of the caller's own conversations: a stranger's pages like an unknown id (nothing),
+      // or the page would tell that it exists and when it was last active.
+      query = query.where(sql<boolean>`(c.updated_at, c.id) < (SELECT cc.updated_at, cc.id FROM participants cp
+          JOIN conversations cc ON cc.id = cp.conversation_id WHERE cp.conversation_id = ${filter.before} AND cp.user_id = ${userId})`)
     }
     if (filter.limit) query = query.limit(filter.limit)
     const rows = await query.execute()
@@ -156,7 +166,7 @@ export class ConversationsService {
         .insertInto('participants')
         .values([{ conversation_id: conv.id, user_id: userId, role: 'admin' as Role }, ...others.map((user_id) => ({ conversation_id: conv.id, user_id, role: 'member' as Role }))])
         .execute()
-      await systemMessage(trx, conv.id, userId, `${names.get(userId)} created the group "${name}"`)
+      await systemMessage(trx, conv.id, userId, `${names.get(userId)} created the group "${name}"`, { action: 'group_created', name })
       return conv.id
     })
     return this.get(id, userId)
@@ -185,7 +195,7 @@ export class ConversationsService {
   async rename(conversationId: string, userId: string, name: string): Promise<Conversation> {
     await this.adminChange(conversationId, userId, async (trx, actor) => {
       const result = await trx.updateTable('conversations').set({ name }).where('id', '=', conversationId).where('name', 'is distinct from', name).executeTakeFirst()
-      if (result.numUpdatedRows > 0n) await systemMessage(trx, conversationId, userId, `${actor} renamed the group to "${name}"`)
+      if (result.numUpdatedRows > 0n) await systemMessage(trx, conversationId, userId, `${actor} renamed the group to "${name}"`, { action: 'group_renamed', name })
     })
     return this.get(conversationId, userId)
   }
@@ -195,7 +205,7 @@ export class ConversationsService {
     return this.adminChange(conversationId, userId, async (trx, actor) => {
       const before = await trx.selectFrom('conversations').select('avatar_url').where('id', '=', conversationId).executeTakeFirstOrThrow()
       await trx.updateTable('conversations').set({ avatar_url: fileUrl(fileId) }).where('id', '=', conversationId).execute()
-      await systemMessage(trx, conversationId, userId, `${actor} changed the group photo`)
+      await systemMessage(trx, conversationId, userId, `${actor} changed the group photo`, { action: 'photo_changed' })
       return fileIdOf(before.avatar_url)
     })
   }
@@ -215,7 +225,7 @@ export class ConversationsService {
       }
       const names = await this.assertUsersExist(trx, fresh)
       await trx.insertInto('participants').values(fresh.map((user_id) => ({ conversation_id: conversationId, user_id, role: 'member' as Role }))).execute()
-      await systemMessage(trx, conversationId, userId, `${actor} added ${fresh.map((id) => names.get(id)).join(', ')}`)
+      await systemMessage(trx, conversationId, userId, `${actor} added ${fresh.map((id) => names.get(id)).join(', ')}`, { action: 'members_added', user_ids: fresh })
     })
     return this.participants(conversationId, userId)
   }
@@ -224,7 +234,7 @@ export class ConversationsService {
     if (targetId === userId) return this.leave(conversationId, userId)
     await this.adminChange(conversationId, userId, async (trx, actor) => {
       const target = await this.removeMember(trx, conversationId, targetId)
-      await systemMessage(trx, conversationId, userId, `${actor} removed ${target}`)
+      await systemMessage(trx, conversationId, userId, `${actor} removed ${target}`, { action: 'member_removed', user_ids: [targetId] })
     })
   }
 
@@ -237,7 +247,7 @@ export class ConversationsService {
         if (admins.length === 1) throw conflict('A group needs at least one admin; promote someone else first', 'LAST_ADMIN')
       }
       await trx.updateTable('participants').set({ role }).where('conversation_id', '=', conversationId).where('user_id', '=', targetId).execute()
-      await systemMessage(trx, conversationId, userId, `${actor} made ${target.display_name} ${role === 'admin' ? 'an admin' : 'a member'}`)
+      await systemMessage(trx, conversationId, userId, `${actor} made ${target.display_name} ${role === 'admin' ? 'an admin' : 'a member'}`, { action: 'role_changed', user_ids: [targetId], role })
     })
     const participant = (await this.participants(conversationId, userId)).find((p) => p.user.id === targetId)
     return participant!
@@ -250,7 +260,7 @@ export class ConversationsService {
       userId,
       async (trx, actor) => {
         await this.removeMember(trx, conversationId, userId)
-        await systemMessage(trx, conversationId, userId, `${actor} left`)
+        await systemMessage(trx, conversationId, userId, `${actor} left`, { action: 'member_left' })
         const admins = await trx.selectFrom('participants').select('user_id').where('conversation_id', '=', conversationId).where('role', '=', 'admin').execute()
         if (admins.length > 0) return
         const heir = await trx
@@ -264,7 +274,7 @@ export class ConversationsService {
           .executeTakeFirst()
         if (!heir) return
         await trx.updateTable('participants').set({ role: 'admin' }).where('conversation_id', '=', conversationId).where('user_id', '=', heir.user_id).execute()
-        await systemMessage(trx, conversationId, userId, `${heir.display_name} is now an admin`)
+        await systemMessage(trx, conversationId, userId, `${heir.display_name} is now an admin`, { action: 'admin_inherited', user_ids: [heir.user_id] })
       },
       { adminOnly: false },
     )

@@ -1,10 +1,13 @@
-import { type Selectable, sql } from 'kysely'
-import type { UsersTable } from '../../db/types.ts'
+import { type ExpressionBuilder, type Selectable, type SqlBool, sql } from 'kysely'
+import type { Database, UsersTable } from '../../db/types.ts'
 import type { DB } from '../database.ts'
-import { AppError, conflict, forbidden, notFound } from '../errors.ts'
+import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
+import { mixedScriptWord } from '../mixed-script.ts'
 import type { PublicUser, User } from '../schemas/users.ts'
+import { normalizeName } from '../text.ts'
 import { fileIdOf, fileUrl } from './files.ts'
 import { hashPassword, verifyPassword } from './passwords.ts'
+import { endSessions } from './sessions.ts'
 
 type UserRow = Selectable<UsersTable>
 
@@ -20,6 +23,37 @@ export const toPublicUser = (u: Pick<UserRow, 'id' | 'username' | 'display_name'
 
 export const toUser = (u: UserRow): User => ({ ...toPublicUser(u), email: u.email })
 
+/** Presence is for the people who share a conversation with the user, as over WebSocket; others see them offline. */
+const presenceFor = (viewerId: string) => (eb: ExpressionBuilder<Database, 'users'>) =>
+  eb.or([
+    eb('users.id', '=', viewerId),
+    eb.exists(
+      eb.selectFrom('participants as mine')
+        .innerJoin('participants as theirs', 'theirs.conversation_id', 'mine.conversation_id')
+        .select(sql.lit(1).as('one'))
+        .where('mine.user_id', '=', viewerId)
+        .whereRef('theirs.user_id', '=', 'users.id'),
+    ),
+  ]).as('sees_presence')
+
+const viewedBy = (row: UserRow & { sees_presence: SqlBool }): PublicUser =>
+  row.sees_presence ? toPublicUser(row) : { ...toPublicUser(row), is_online: false, last_seen: null }
+
+/**
+ * A display name as stored: normalized (no controls, bidi overrides or invisible characters), not empty, and no
+ * word mixing scripts, so "аlice" with a Cyrillic а cannot pass for "alice". Display names stay free and need not be
+ * unique, as in Slack and Matrix: a word wholly in one script that looks like another's ("рау", all Cyrillic), or a
+ * plain copy of someone's name, is for clients to tell apart by the @username, which is ASCII and unique.
+ */
+function displayName(raw: string): string {
+  const name = normalizeName(raw)
+  if (name === '') throw invalidName('must contain a visible character')
+  const mixed = mixedScriptWord(name)
+  if (mixed) throw invalidName(`must not mix scripts within a word (${JSON.stringify(mixed)})`)
+  return name
+}
+const invalidName = (why: string) => badRequest(`Invalid body: /display_name ${why}`, 'VALIDATION_ERROR', [`/display_name ${why}`])
+
 /** Maps a unique violation on users to the 409 a client can act on. */
 export function userConflict(err: unknown): never {
   const constraint = (err as { constraint?: string }).constraint
@@ -32,13 +66,14 @@ export class UsersService {
   constructor(private readonly db: DB) {}
 
   async create(input: { username: string; password: string; email?: string; display_name?: string }): Promise<UserRow> {
+    const display_name = input.display_name === undefined ? input.username : displayName(input.display_name)
     const password_hash = await hashPassword(input.password)
     return this.db
       .insertInto('users')
       .values({
         username: input.username,
         email: input.email ?? null,
-        display_name: input.display_name ?? input.username,
+        display_name,
         password_hash,
       })
       .returningAll()
@@ -70,20 +105,19 @@ export class UsersService {
   async update(
     id: string,
     patch: { display_name?: string; email?: string | null; password?: string; current_password?: string },
+    /** The caller's session, which outlives a password change. */
+    currentSession?: string,
   ): Promise<User> {
     const changes: Partial<Pick<UserRow, 'display_name' | 'email' | 'password_hash'>> = {}
-    if (patch.display_name !== undefined) changes.display_name = patch.display_name
+    if (patch.display_name !== undefined) changes.display_name = displayName(patch.display_name)
     if (patch.email !== undefined) changes.email = patch.email
-    if (patch.password !== undefined) {
-      if (patch.current_password === undefined) {
-        throw new AppError(400, 'CURRENT_PASSWORD_REQUIRED', 'current_password is required to change the password')
-      }
-      const row = await this.activeRow(id)
-      if (!(await verifyPassword(row.password_hash, patch.current_password))) {
-        throw forbidden('current_password is incorrect', 'WRONG_PASSWORD')
-      }
-      changes.password_hash = await hashPassword(patch.password)
+    // The password guards what hands the account over: the password itself, and the email that resets reach.
+    // Checked before the email is tried, it also keeps "is this email taken?" (409) from being a free question:
+    // each one costs a password guess, and those are limited per user (plugins/rate-limit.ts).
+    if (patch.password !== undefined || patch.email !== undefined || patch.current_password !== undefined) {
+      await this.checkCurrentPassword(id, patch.current_password)
     }
+    if (patch.password !== undefined) changes.password_hash = await hashPassword(patch.password)
     if (Object.keys(changes).length === 0) return this.me(id)
     const user = await this.db.transaction().execute(async (trx) => {
       const row = await trx
@@ -93,13 +127,19 @@ export class UsersService {
         .returningAll()
         .executeTakeFirstOrThrow()
         .catch(userConflict)
-      // A new password signs every session out at its next refresh.
-      if (changes.password_hash) {
-        await trx.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('user_id', '=', id).where('revoked_at', 'is', null).execute()
-      }
+      // A new password ends every other session with it: whoever knew the old one is signed out.
+      if (changes.password_hash) await endSessions(trx, id, { except: currentSession })
       return row
     })
     return toUser(user)
+  }
+
+  private async checkCurrentPassword(id: string, currentPassword: string | undefined): Promise<void> {
+    if (currentPassword === undefined) {
+      throw new AppError(400, 'CURRENT_PASSWORD_REQUIRED', 'current_password is required to change the password or the email')
+    }
+    const row = await this.activeRow(id)
+    if (!(await verifyPassword(row.password_hash, currentPassword))) throw forbidden('current_password is incorrect', 'WRONG_PASSWORD')
   }
 
   /** Soft delete: the row and the messages stay, login and search stop, every session ends. */
@@ -112,12 +152,15 @@ export class UsersService {
     })
   }
 
-  async search(query: string, limit: number): Promise<PublicUser[]> {
-    const q = query.toLowerCase()
+  /** Active users whose username or display name contains the query, as the viewer may see them. */
+  async search(viewerId: string, query: string, limit: number): Promise<PublicUser[]> {
+    // Names are stored NFC (see displayName): the query too, so a decomposed "Zoë" finds the composed one.
+    const q = query.normalize('NFC').toLowerCase()
     const pattern = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
     const rows = await this.db
       .selectFrom('users')
       .selectAll()
+      .select(presenceFor(viewerId))
       .where('deleted_at', 'is', null)
       .where((eb) => eb.or([eb(eb.fn('lower', ['username']), 'like', pattern), eb(eb.fn('lower', ['display_name']), 'like', pattern)]))
       // Exact and prefix matches first.
@@ -125,7 +168,7 @@ export class UsersService {
       .orderBy('username')
       .limit(limit)
       .execute()
-    return rows.map(toPublicUser)
+    return rows.map(viewedBy)
   }
 
   /** Points the user's avatar at an uploaded file; answers with the previous avatar's file id, for the caller to delete. */
@@ -136,9 +179,9 @@ export class UsersService {
   }
 
   /** Any user by id, including a deleted one: their old messages still need a name. */
-  async publicView(id: string): Promise<PublicUser> {
-    const user = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+  async publicView(viewerId: string, id: string): Promise<PublicUser> {
+    const user = await this.db.selectFrom('users').selectAll().select(presenceFor(viewerId)).where('id', '=', id).executeTakeFirst()
     if (!user) throw notFound('user')
-    return toPublicUser(user)
+    return viewedBy(user)
   }
 }

@@ -1,0 +1,120 @@
+import type { WebSocket } from 'ws'
+import { CLOSE, type Frame } from './protocol.ts'
+
+/** Who a socket speaks for: the access token's user and session, and when the token expires (epoch ms). */
+export interface Credentials {
+  userId: string
+  sessionId: string
+  expiresAt: number
+}
+
+/** What every connection of an instance shares: its limits and its counters (read by the metrics). */
+export interface ConnectionShared {
+  /** A socket whose unsent bytes exceed this is closed (TOO_SLOW) rather than buffered further. */
+  maxBufferedBytes: number
+  /** Frames written to sockets, per frame type (a Map update is all a frame costs). */
+  framesSent: Map<string, number>
+  stats: { tooSlow: number }
+}
+
+// Live frames that wait behind a resume's replay: a client that lets this many pile up is closed (TOO_SLOW).
+const MAX_HELD_FRAMES = 10_000
+
+/**
+ * One open socket of one user: what it has been sent (each event once, in seq order), what waits for it (frames
+ * before its upgrade completes, live frames behind a replay), its back-pressure and its token's expiry.
+ */
+export class Connection {
+  private socket: WebSocket | undefined
+  /** [frame type, text], written once the socket is attached. */
+  private readonly early: Array<[string, string]> = []
+  /** Highest seq sent per conversation. */
+  readonly sent = new Map<string, number>()
+  /** While a resume replays, live frames wait here. */
+  held: Frame[] | undefined
+  private expiry: NodeJS.Timeout | undefined
+
+  constructor(
+    public credentials: Credentials,
+    private readonly shared: ConnectionShared,
+  ) {}
+
+  get userId(): string {
+    return this.credentials.userId
+  }
+
+  get attached(): boolean {
+    return this.socket !== undefined
+  }
+
+  attach(socket: WebSocket): void {
+    this.socket = socket
+    this.renew(this.credentials)
+    for (const [type, text] of this.early.splice(0)) this.write(type, text)
+  }
+
+  /** Takes (fresh) credentials: the socket is closed when their token expires. */
+  renew(credentials: Credentials): void {
+    this.credentials = credentials
+    clearTimeout(this.expiry)
+    // setTimeout holds at most ~24.8 days; tokens live minutes.
+    const ms = Math.min(2 ** 31 - 1, Math.max(0, credentials.expiresAt - Date.now()))
+    this.expiry = setTimeout(() => this.close(CLOSE.UNAUTHORIZED, 'access token expired'), ms)
+    this.expiry.unref()
+  }
+
+  close(code: number, reason: string): void {
+    clearTimeout(this.expiry)
+    this.socket?.close(code, reason)
+  }
+
+  /** Sends a frame, at most once per (conversation, seq) and in seq order; behind a replay, live events wait. */
+  send(frame: Frame, text?: string): void {
+    if (!this.held || frame.seq === undefined) return this.deliver(frame, text)
+    this.held.push(frame)
+    if (this.held.length > MAX_HELD_FRAMES) this.tooFarBehind()
+  }
+
+  /** Sends a frame now, past any replay in progress (the replay's own frames, and what it held). */
+  deliver(frame: Frame, text = JSON.stringify(frame)): void {
+    if (frame.seq !== undefined && frame.conversation_id !== undefined) {
+      if ((this.sent.get(frame.conversation_id) ?? 0) >= frame.seq) return
+      this.sent.set(frame.conversation_id, frame.seq)
+    }
+    if (!this.socket) this.early.push([frame.type, text])
+    else this.write(frame.type, text)
+  }
+
+  /** Whether the socket is open with room in its buffer, waiting for it to drain if need be. */
+  async drained(): Promise<boolean> {
+    const socket = this.socket
+    if (!socket) return true
+    while (socket.readyState === socket.OPEN && socket.bufferedAmount > this.shared.maxBufferedBytes / 2) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    return socket.readyState === socket.OPEN
+  }
+
+  private write(type: string, text: string): void {
+    const socket = this.socket!
+    if (socket.readyState !== socket.OPEN) return
+    if (socket.bufferedAmount > this.shared.maxBufferedBytes) return this.tooFarBehind()
+    socket.send(text)
+    this.shared.framesSent.set(type, (this.shared.framesSent.get(type) ?? 0) + 1)
+  }
+
+  /** A reader this far behind would only grow our memory: it can reconnect and resume. */
+  private tooFarBehind(): void {
+    const socket = this.socket
+    if (!socket || socket.readyState !== socket.OPEN) return
+    this.shared.stats.tooSlow++
+    socket.close(CLOSE.TOO_SLOW, 'too slow: reconnect and resume')
+    // The close frame waits behind the backlog; a peer that never reads it is cut off.
+    setTimeout(() => socket.terminate(), 10_000).unref()
+  }
+
+  /** Stops the expiry timer once the socket is gone. */
+  dispose(): void {
+    clearTimeout(this.expiry)
+  }
+}

@@ -1,0 +1,52 @@
+import { Type, type Static } from 'typebox'
+import { Nullable, Timestamp, Uuid } from './common.ts'
+import { Message } from './messages.ts'
+import { User } from './users.ts'
+
+// GET /users/me/export. The body is streamed, so this schema documents it (OpenAPI) and types the test;
+// Fastify does not serialize a stream through it.
+
+/** API.md's reaction; always empty until reactions exist (issue 14). */
+const Reaction = Type.Object({ emoji: Type.String(), count: Type.Integer(), user_ids: Type.Array(Uuid) })
+
+const ExportParticipant = Type.Object({ id: Uuid, username: Type.String(), display_name: Type.String() }, { description: 'A current member, public fields only' })
+
+export const ExportConversation = Type.Object(
+  {
+    id: Uuid,
+    is_group: Type.Boolean(),
+    name: Nullable(Type.String()),
+    created_by: Uuid,
+    created_at: Timestamp,
+    role: Type.Union([Type.Literal('admin'), Type.Literal('member')], { description: 'Your role' }),
+    joined_at: Timestamp,
+    participants: Type.Array(ExportParticipant),
+  },
+  { description: 'A conversation you are a member of now' },
+)
+
+export const ExportMessage = Type.Object({ ...Message.properties, reactions: Type.Array(Reaction) }, { description: 'A Message you sent, as GET /messages/{id} gives it now' })
+
+export const ExportFile = Type.Object(
+  {
+    id: Uuid,
+    name: Type.String(),
+    mime_type: Type.String(),
+    size: Type.Integer(),
+    purpose: Type.Union([Type.Literal('message'), Type.Literal('avatar')]),
+    created_at: Timestamp,
+  },
+  { description: "A file you uploaded that is still stored (metadata only; GET /files/{id} serves the bytes)" },
+)
+
+export const ExportArchive = Type.Object(
+  {
+    exported_at: Timestamp,
+    profile: User,
+    conversations: Type.Array(ExportConversation),
+    messages: Type.Array(ExportMessage),
+    files: Type.Array(ExportFile),
+  },
+  { description: 'Your data, read from one snapshot of the database' },
+)
+export type ExportArchive = Static<typeof ExportArchive>
