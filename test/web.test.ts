@@ -248,6 +248,12 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bob.keyboard.press('Escape')
   await bobSettings.waitFor({ state: 'hidden', timeout: WAIT })
 
+  // System messages are rendered from their ids with the names known now: Carol's new name shows in the old line.
+  t.equal((await call(a.base, 'PATCH', '/users/me', carol.access_token, { display_name: 'Carol Ng' })).status, 200)
+  await bob.getByRole('button', { name: 'Back to conversations' }).click()
+  await bobGroup.click()
+  await systemLine(bob, 'Alice Liddell added Carol Ng').waitFor({ timeout: WAIT })
+
   // Alice sends a wide image with a caption: both see a bounded preview of the right shape.
   const wide = Buffer.from(await alice.evaluate(() => {
     const canvas = document.createElement('canvas')
