@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process'
+import { mkdir, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { type Kysely, sql } from 'kysely'
+import t from 'tap'
+import { migrateToLatest } from '../db/migrate.ts'
+import { createDatabase } from '../src/database.ts'
+import { testDatabase } from './helper.ts'
+
+// Migrations are history: a database made by the previous release and upgraded must have exactly the schema of a
+// database made fresh by this one (tables, columns, indexes, constraints, functions, triggers, views).
+
+/** The last release before the trigger SQL became repeatable scripts (issue 11's base). */
+const PREVIOUS_RELEASE = '5b18539c69778bd880dd72358b21e62485dc94ea'
+
+const run = promisify(execFile)
+const root = path.resolve(import.meta.dirname, '..')
+
+/** The release's db/ and triggers/, from git, inside this checkout so that its imports resolve to its node_modules. */
+async function checkout(rev: string): Promise<string> {
+  const dir = path.join(root, '.cache', 'releases', rev)
+  await rm(dir, { recursive: true, force: true })
+  await mkdir(dir, { recursive: true })
+  const { stdout } = await run('git', ['archive', '--format=tar', rev, 'db', 'triggers'], { cwd: root, encoding: 'buffer', maxBuffer: 64 << 20 })
+  await new Promise<void>((resolve, reject) => {
+    const tar = execFile('tar', ['-x', '-C', dir], (err) => (err ? reject(err) : resolve()))
+    tar.stdin!.end(stdout)
+  })
+  return dir
+}
+
+interface SchemaItem {
+  kind: string
+  name: string
+  definition: string
+}
+
+/** Everything in the public schema that a migration or a script makes, as text; extensions' own objects left out. */
+async function schemaOf(db: Kysely<any>): Promise<SchemaItem[]> {
+  const { rows } = await sql<SchemaItem>`
+    SELECT 'column' AS kind, table_name || '.' || column_name AS name,
+           concat_ws(' ', ordinal_position, data_type, is_nullable, column_default) AS definition
+    FROM information_schema.columns WHERE table_schema = 'public'
+    UNION ALL
+    SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL
+    SELECT 'constraint', conrelid::regclass || '.' || conname, pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'function', p.oid::regprocedure::text, pg_get_functiondef(p.oid)
+    FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.prokind IN ('f', 'p')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'trigger', tgrelid::regclass || '.' || tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL
+    SELECT 'view', viewname, definition FROM pg_views WHERE schemaname = 'public'
+    ORDER BY 1, 2`.execute(db)
+  return rows
+}
+
+t.test("a database of the previous release, upgraded, has this release's schema exactly", async (t) => {
+  const release = await checkout(PREVIOUS_RELEASE)
+  const { migrateToLatest: migrateToRelease } = (await import(path.join(release, 'db', 'migrate.ts'))) as typeof import('../db/migrate.ts')
+
+  const upgradedUrl = await testDatabase(t)
+  const upgraded = createDatabase(upgradedUrl, 2).db
+  t.teardown(() => upgraded.destroy())
+  await migrateToRelease(upgraded)
+  const before = await schemaOf(upgraded)
+  t.ok(before.some((i) => i.kind === 'function' && i.name.startsWith('parley_log_event(')), 'the release made its own event-log function')
+  await migrateToLatest(upgraded)
+
+  const freshUrl = await testDatabase(t)
+  const fresh = createDatabase(freshUrl, 2).db
+  t.teardown(() => fresh.destroy())
+  await migrateToLatest(fresh)
+
+  const [got, want] = [await schemaOf(upgraded), await schemaOf(fresh)]
+  t.ok(want.length > 50, `the fresh schema has ${want.length} items`)
+  const key = (i: SchemaItem) => `${i.kind} ${i.name}`
+  const wanted = new Map(want.map((i) => [key(i), i.definition]))
+  const found = new Map(got.map((i) => [key(i), i.definition]))
+  t.same([...found.keys()].filter((k) => !wanted.has(k)), [], 'nothing the fresh database lacks (an old function left behind, say)')
+  t.same([...wanted.keys()].filter((k) => !found.has(k)), [], 'nothing missing from the upgraded one')
+  t.same([...wanted].filter(([k, d]) => found.has(k) && found.get(k) !== d).map(([k]) => k), [], 'every definition equal')
+
+  // Applying again changes nothing: the scripts are applied only when they change.
+  await migrateToLatest(fresh)
+  t.same(await schemaOf(fresh), want, 'a second run is a no-op')
+})
