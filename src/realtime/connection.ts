@@ -23,16 +23,24 @@ const MAX_HELD_FRAMES = 10_000
 /**
  * One open socket of one user: what it has been sent (each event once, in seq order), what waits for it (frames
  * before its upgrade completes, live frames behind a replay), its back-pressure and its token's expiry.
+ * Thousands of these sit idle on an instance, so what most sockets never use is made when first needed, and
+ * the one timer (the upgrade's deadline, then the token's expiry) calls a shared function, not a closure.
  */
 export class Connection {
   private socket: WebSocket | undefined
   /** [frame type, text], written once the socket is attached. */
-  private readonly early: Array<[string, string]> = []
-  /** Highest seq sent per conversation. */
-  readonly sent = new Map<string, number>()
+  private early: Array<[string, string]> | undefined
+  /** Highest seq sent per conversation (made at the first event). */
+  private seqs: Map<string, number> | undefined
   /** While a resume replays, live frames wait here. */
   held: Frame[] | undefined
   private expiry: NodeJS.Timeout | undefined
+  /** A pong came since the last ping (the socket's heartbeat). */
+  alive = false
+  /** Frames refused in a row for the user's budget. */
+  refused = 0
+  /** The upgrade request's id: the socket's log lines carry it as reqId. */
+  requestId: string | undefined
 
   constructor(
     public credentials: Credentials,
@@ -47,10 +55,24 @@ export class Connection {
     return this.socket !== undefined
   }
 
+  /** Highest seq sent per conversation. */
+  get sent(): Map<string, number> {
+    return (this.seqs ??= new Map())
+  }
+
+  /** Calls `abandon` if no socket is attached within `ms` (the client went away during its upgrade). */
+  awaitAttach(ms: number, abandon: (conn: Connection) => void): void {
+    clearTimeout(this.expiry)
+    this.expiry = setTimeout(abandonUnattached, ms, this, abandon)
+    this.expiry.unref()
+  }
+
   attach(socket: WebSocket): void {
     this.socket = socket
     this.renew(this.credentials)
-    for (const [type, text] of this.early.splice(0)) this.write(type, text)
+    const early = this.early
+    this.early = undefined
+    for (const [type, text] of early ?? []) this.write(type, text)
   }
 
   /** Takes (fresh) credentials: the socket is closed when their token expires. */
@@ -59,13 +81,15 @@ export class Connection {
     clearTimeout(this.expiry)
     // setTimeout holds at most ~24.8 days; tokens live minutes.
     const ms = Math.min(2 ** 31 - 1, Math.max(0, credentials.expiresAt - Date.now()))
-    this.expiry = setTimeout(() => this.close(CLOSE.UNAUTHORIZED, 'access token expired'), ms)
+    this.expiry = setTimeout(expire, ms, this)
     this.expiry.unref()
   }
 
   close(code: number, reason: string): void {
+    // Before the upgrade completes, the timer is its deadline, which must still run.
+    if (!this.socket) return
     clearTimeout(this.expiry)
-    this.socket?.close(code, reason)
+    this.socket.close(code, reason)
   }
 
   /** Sends a frame, at most once per (conversation, seq) and in seq order; behind a replay, live events wait. */
@@ -78,10 +102,10 @@ export class Connection {
   /** Sends a frame now, past any replay in progress (the replay's own frames, and what it held). */
   deliver(frame: Frame, text = JSON.stringify(frame)): void {
     if (frame.seq !== undefined && frame.conversation_id !== undefined) {
-      if ((this.sent.get(frame.conversation_id) ?? 0) >= frame.seq) return
+      if ((this.seqs?.get(frame.conversation_id) ?? 0) >= frame.seq) return
       this.sent.set(frame.conversation_id, frame.seq)
     }
-    if (!this.socket) this.early.push([frame.type, text])
+    if (!this.socket) (this.early ??= []).push([frame.type, text])
     else this.write(frame.type, text)
   }
 
@@ -117,4 +141,12 @@ export class Connection {
   dispose(): void {
     clearTimeout(this.expiry)
   }
+}
+
+function expire(conn: Connection): void {
+  conn.close(CLOSE.UNAUTHORIZED, 'access token expired')
+}
+
+function abandonUnattached(conn: Connection, abandon: (conn: Connection) => void): void {
+  if (!conn.attached) abandon(conn)
 }

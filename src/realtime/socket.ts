@@ -1,8 +1,9 @@
 import websocket from '@fastify/websocket'
 import Ajv from 'ajv'
 import addFormats from 'ajv-formats'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import type { WebSocket } from 'ws'
+import type { ServerResponse } from 'node:http'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { RawData, WebSocket } from 'ws'
 import { AppError } from '../errors.ts'
 import type { Connection } from './connection.ts'
 import type { Hub } from './hub.ts'
@@ -25,7 +26,16 @@ declare module 'fastify' {
   }
 }
 
-/** `GET /ws`: authenticate, register with the hub before the upgrade completes, then speak the frame protocol. */
+// What a socket's shared listeners find on it (`this` is the socket): its connection, set once it is upgraded.
+const CONN = Symbol('parley.connection')
+type Attached = WebSocket & { [CONN]?: Connection }
+
+/**
+ * `GET /ws`: authenticate, register with the hub before the upgrade completes, then speak the frame protocol.
+ * An idle socket should cost little more than ws's own objects (docs/SCALING.md, "An idle socket, byte by
+ * byte"): once upgraded, nothing keeps the HTTP request, its reply or its logger, and every socket shares the
+ * same listener functions, which find the socket's Connection on the socket itself.
+ */
 export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
   const { hub } = opts
   await app.register(websocket, {
@@ -36,13 +46,13 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
     },
   })
 
-  const alive = new WeakSet<WebSocket>()
   const heartbeat = setInterval(() => {
-    for (const socket of app.websocketServer.clients) {
+    for (const socket of app.websocketServer.clients as Set<Attached>) {
+      const conn = socket[CONN]
       // No pong since the last ping: the peer is gone.
-      if (!alive.has(socket)) socket.terminate()
+      if (!conn?.alive) socket.terminate()
       else {
-        alive.delete(socket)
+        conn.alive = false
         socket.ping()
       }
     }
@@ -50,16 +60,37 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
   heartbeat.unref()
   app.addHook('onClose', async () => clearInterval(heartbeat))
 
+  const handle = frameHandler(app, hub)
+  function onPong(this: Attached) {
+    this[CONN]!.alive = true
+  }
+  function onClose(this: Attached) {
+    hub.unsubscribe(this[CONN]!)
+  }
+  function onMessage(this: Attached, raw: RawData, isBinary: boolean) {
+    void handle(this[CONN]!, raw.toString(), isBinary)
+  }
+  // As @fastify/websocket's own handler, which it adds for each socket with the request and reply in its
+  // closure: the error is logged with the upgrade's reqId and the socket terminated.
+  function onError(this: Attached, err: Error) {
+    app.log.error({ reqId: this[CONN]?.requestId, err }, err.message)
+    this.terminate()
+  }
+  // Responses of upgrades under way, to be let go of their socket once it is a WebSocket.
+  const responses = new WeakMap<FastifyRequest, ServerResponse>()
+
   app.get('/ws', {
     websocket: true,
     schema: { hide: true },
-    preValidation: async (request) => {
+    preValidation: async (request, reply) => {
+      responses.set(request, reply.raw)
       try {
         const credentials = await app.verifyAccess(app.accessToken(request, { query: true, subprotocol: true }))
         const connection = await hub.subscribe(credentials)
+        connection.requestId = request.id
         request.connection = connection
         // An upgrade that never completes (the client went away) must not leave a user online forever.
-        setTimeout(() => connection.attached || hub.unsubscribe(connection), 10_000).unref()
+        connection.awaitAttach(10_000, (c) => hub.unsubscribe(c))
       } catch (err) {
         // Told once the socket is open: a browser cannot read an HTTP status of a refused upgrade.
         const tooMany = err instanceof AppError && err.code === 'TOO_MANY_SOCKETS'
@@ -68,18 +99,26 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
           : { code: CLOSE.UNAUTHORIZED, reason: err instanceof AppError ? err.message : 'missing, invalid or expired token' }
       }
     },
-  }, (socket, request) => {
+  }, (ws, request) => {
+    const socket = ws as Attached
+    // The upgrade is done: the HTTP response (and through it the request) need not live as long as the
+    // socket. It never answers (the upgrade wrote its 101 itself), so no hook or metric waits for it.
+    const response = responses.get(request)
+    responses.delete(request)
+    if (response?.socket) response.detachSocket(response.socket)
+    socket.removeAllListeners('error')
+    socket.on('error', onError)
     const conn = request.connection
     if (!conn) {
       socket.close(request.refusal?.code ?? CLOSE.UNAUTHORIZED, request.refusal?.reason ?? 'missing, invalid or expired token')
       return
     }
-    alive.add(socket)
-    socket.on('pong', () => alive.add(socket))
-    socket.on('close', () => hub.unsubscribe(conn))
-    socket.on('error', () => {})
-    const handle = frameHandler(app, hub, conn, request.log)
-    socket.on('message', (raw, isBinary) => void handle(raw.toString(), isBinary))
+    request.connection = undefined
+    socket[CONN] = conn
+    conn.alive = true
+    socket.on('pong', onPong)
+    socket.on('close', onClose)
+    socket.on('message', onMessage)
     conn.attach(socket)
   })
 }
@@ -88,39 +127,37 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
 // RATE_LIMITED errors is not slowed by them, only told, so it is cut off.
 const MAX_REFUSED = 20
 
-/** One socket's client frames: validated, charged to the user's request budget, answered in its order. */
-function frameHandler(app: FastifyInstance, hub: Hub, conn: Connection, log: FastifyBaseLogger) {
+/** Client frames, for every socket: validated, charged to the user's request budget, answered in its order. */
+function frameHandler(app: FastifyInstance, hub: Hub) {
   const { messages, conversations } = app.services
-  let refused = 0
-  const reply = (frame: Frame) => conn.send(frame)
-  const fail = (ref: string | undefined, err: unknown) => {
+  const fail = (conn: Connection, ref: string | undefined, err: unknown) => {
     const known = err instanceof AppError
-    if (!known) log.error({ err }, 'websocket frame failed')
-    reply({ type: 'error', ...(ref && { ref }), error: known ? err.message : 'Internal server error', code: known ? err.code : 'INTERNAL_ERROR' })
+    if (!known) app.log.error({ reqId: conn.requestId, err }, 'websocket frame failed')
+    conn.send({ type: 'error', ...(ref && { ref }), error: known ? err.message : 'Internal server error', code: known ? err.code : 'INTERNAL_ERROR' })
   }
 
-  async function run(frame: ClientFrame, ref: string | undefined): Promise<void> {
+  async function run(conn: Connection, frame: ClientFrame, ref: string | undefined): Promise<void> {
     switch (frame.type) {
       case 'ping':
-        return reply({ type: 'pong' })
+        return conn.send({ type: 'pong' })
       case 'typing':
         return conversations.typing(frame.conversation_id, conn.userId, frame.is_typing)
       case 'send': {
         const { message } = await messages.send(conn.userId, frame)
-        return reply({ type: 'ack', ref, data: message })
+        return conn.send({ type: 'ack', ref, data: message })
       }
       case 'read':
         await messages.markRead(frame.message_id, conn.userId)
-        return reply({ type: 'ack', ref, data: null })
+        return conn.send({ type: 'ack', ref, data: null })
       case 'resume':
         return hub.resume(conn, frame.conversations)
       case 'auth':
         hub.reauthenticate(conn, await app.verifyAccess(frame.token))
-        return reply({ type: 'ack', ref, data: null })
+        return conn.send({ type: 'ack', ref, data: null })
     }
   }
 
-  return async (text: string, isBinary: boolean): Promise<void> => {
+  return async (conn: Connection, text: string, isBinary: boolean): Promise<void> => {
     let frame: unknown
     try {
       frame = isBinary ? undefined : JSON.parse(text)
@@ -130,18 +167,18 @@ function frameHandler(app: FastifyInstance, hub: Hub, conn: Connection, log: Fas
     const ref = typeof (frame as { ref?: unknown })?.ref === 'string' ? (frame as { ref: string }).ref : undefined
     const budget = await app.spendBudget(conn.userId)
     if (!budget.allowed) {
-      if (++refused > MAX_REFUSED) return conn.close(CLOSE.POLICY, 'rate limit exceeded')
-      return fail(ref, new AppError(429, 'RATE_LIMITED', `Too many requests; retry in ${Math.max(1, Math.ceil(budget.retryAfterMs / 1000))} s`))
+      if (++conn.refused > MAX_REFUSED) return conn.close(CLOSE.POLICY, 'rate limit exceeded')
+      return fail(conn, ref, new AppError(429, 'RATE_LIMITED', `Too many requests; retry in ${Math.max(1, Math.ceil(budget.retryAfterMs / 1000))} s`))
     }
-    refused = 0
+    conn.refused = 0
     if (!validFrame(frame)) {
       const why = frame === undefined ? 'Frames are JSON text' : `Invalid frame: ${validFrame.errors?.[0]?.instancePath || ''} ${validFrame.errors?.[0]?.message ?? ''}`.trim()
-      return reply({ type: 'error', ...(ref && { ref }), error: why, code: 'BAD_FRAME' })
+      return conn.send({ type: 'error', ...(ref && { ref }), error: why, code: 'BAD_FRAME' })
     }
     try {
-      await run(frame, ref)
+      await run(conn, frame, ref)
     } catch (err) {
-      fail(ref, err)
+      fail(conn, ref, err)
     }
   }
 }
