@@ -15,9 +15,16 @@ export interface Proc {
   ready: string
 }
 
-/** `node --import tsx <script>`, its output passed through (warnings and errors only, at the levels used here). */
-export function spawnNode(script: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
+/**
+ * `node [execArgv] --import tsx <script>`. Its stdout goes to `stdout` (a file descriptor: Parley's request log
+ * at the default level, which a deployment ships to a file or a collector) or is passed through; stderr is passed through.
+ */
+export function spawnNode(script: string, env: Record<string, string>, opts: { stdout?: number; execArgv?: string[] } = {}): ChildProcess {
+  return spawn(process.execPath, [...(opts.execArgv ?? []), '--import', 'tsx', script], {
+    cwd: root,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', opts.stdout ?? 'inherit', 'inherit'],
+  })
 }
 
 /** Starts `node --import tsx <script>` and resolves once a line of its output matches `ready`. */
@@ -57,11 +64,14 @@ export async function stop(procs: ChildProcess[]): Promise<void> {
   )
 }
 
-/** An access token as Parley signs them (HS256, `sub`), minted here so that seeding 10,000 users costs no logins. */
-export function mintToken(sub: string, ttlSeconds = 3600): string {
+/**
+ * An access token as Parley signs them (HS256, `sub`, `sid`), minted here so that seeding 10,000 users costs no
+ * logins (an argon2id check each). `sid` must name a row of `sessions` that has not ended: the seed inserts one per user.
+ */
+export function mintToken(sub: string, sid: string, ttlSeconds = 3600): string {
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
   const now = Math.floor(Date.now() / 1000)
-  const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, iat: now, exp: now + ttlSeconds })}`
+  const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, sid, iat: now, exp: now + ttlSeconds })}`
   return `${head}.${createHmac('sha256', JWT_SECRET).update(head).digest('base64url')}`
 }
 

@@ -7,7 +7,7 @@ interface Point {
   p99_ms: number | null
 }
 
-const COLORS: Record<string, string> = { parley: '#2563eb', peer: '#dc2626', floor: '#6b7280', 'parley, 1 commit/msg': '#93c5fd' }
+const COLORS: Record<string, string> = { parley: '#2563eb', peer: '#dc2626', floor: '#6b7280', 'parley, 1 commit/msg': '#93c5fd', 'parley, ws send': '#16a34a' }
 
 export function renderPlot(series: Record<string, Point[]>, limitMs: number): string {
   const W = 720
@@ -25,7 +25,7 @@ export function renderPlot(series: Record<string, Point[]>, limitMs: number): st
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${m.l}" y="20" font-size="14" font-weight="bold">POST-to-frame latency on the other node vs send rate (2 nodes, 2,000 sockets, groups of 10)</text>`,
+    `<text x="${m.l}" y="20" font-size="14" font-weight="bold">Send-to-frame latency on the other node vs send rate (2 nodes, 2,000 sockets, groups of 10)</text>`,
   ]
   for (const ms of [1, 10, 100, 1000]) {
     out.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y(ms)}" y2="${y(ms)}" stroke="#e5e7eb"/>`, `<text x="${m.l - 8}" y="${y(ms) + 4}" text-anchor="end">${ms} ms</text>`)

@@ -3,8 +3,15 @@
 // Load comes from separate worker processes (bench/worker.ts). Prints one table, writes
 // bench/results/<date>.json and docs/latency-vs-rate.svg.
 //
-// BENCH_QUICK=1 shortens every phase (for trying the harness, not for figures).
-import { type ChildProcess, fork } from 'node:child_process'
+// Parley runs as users run it: at the default LOG_LEVEL (info; its log goes to a file per node), every send
+// with a `client_id`, every token naming an open session. Its rate limits are set out of the load's reach
+// (bench/systems.ts), so that the bench measures throughput, not the limiter. Parley is measured twice: sending
+// by `POST /messages` (the row comparable with the peer and the floor) and by WebSocket `send` frames.
+//
+// BENCH_QUICK=1 shortens every phase (for trying the harness, not for figures). BENCH_ONLY=parley,parley-ws
+// (say) runs those load phases alone. BENCH_UNBATCHED=1 adds Parley with one commit per message
+// (MESSAGE_BATCH_MAX=1), the before/after of batched writes (left out by default to keep the run under 10 minutes).
+// BENCH_PARLEY_LOG_LEVEL=warn runs Parley without its request log.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -14,10 +21,11 @@ import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
 import { cpuSeconds, mintToken, percentile, postgresPids, root, round, rssBytes } from './lib.ts'
 import { renderPlot } from './plot.ts'
 import { type Plan, type Running, type SystemName, startFloor, startParley, startPeer } from './systems.ts'
-import type { RunResult, WorkerCommand } from './worker.ts'
+import type { RunResult, Via } from './worker.ts'
+import { closeWorkers, connectWorkers, type Worker, WORKERS } from './workers.ts'
 
 const QUICK = process.env.BENCH_QUICK === '1'
-const WORKERS = 2
+
 const GROUPS = 200 // 2,000 sockets in groups of 10
 const GROUP_SIZE = 10
 const FANOUT_RATE = Number(process.env.BENCH_FANOUT_RATE ?? 200)
@@ -28,47 +36,11 @@ const P99_LIMIT_MS = 100
 const IDLE_SOCKETS = QUICK ? 2_000 : 10_000
 const MISSED_EVENTS = QUICK ? 2_000 : 10_000
 
-// ---- workers -------------------------------------------------------------------------------------------
-
-interface Worker {
-  proc: ChildProcess
-  ask<T>(cmd: WorkerCommand): Promise<T>
-}
-
-async function startWorker(): Promise<Worker> {
-  const proc = fork(path.join(root, 'bench/worker.ts'), [], { execArgv: ['--import', 'tsx'], cwd: root, stdio: 'inherit' })
-  const next = <T>() =>
-    new Promise<T>((resolve, reject) => {
-      const onExit = (code: number) => reject(new Error(`a worker exited with ${code}`))
-      proc.once('exit', onExit)
-      proc.once('message', (m) => {
-        proc.off('exit', onExit)
-        resolve(m as T)
-      })
-    })
-  await next()
-  return { proc, ask: <T>(cmd: WorkerCommand) => (proc.send(cmd), next<T>()) }
-}
-
-/** Each worker takes whole groups (their sockets and their sender), so it can tell on its own what was lost. */
-function share(plan: Plan, i: number, n: number): Plan {
-  return { ...plan, sockets: plan.sockets.filter((s) => s.group % n === i), senders: plan.senders.filter((s) => s.group % n === i) }
-}
-
-async function connectWorkers(plan: Plan): Promise<Worker[]> {
-  const workers = await Promise.all(Array.from({ length: WORKERS }, startWorker))
-  await Promise.all(workers.map((w, i) => w.ask({ cmd: 'connect', plan: share(plan, i, workers.length) })))
-  return workers
-}
-
-async function closeWorkers(workers: Worker[]): Promise<void> {
-  await Promise.all(workers.map((w) => w.ask({ cmd: 'close' }).catch(() => {})))
-}
-
 // ---- one measured run ------------------------------------------------------------------------------------
 
 interface Step {
   rate: number
+  via: Via
   sends_per_s: number
   frames_per_s: number
   p50_ms: number | null
@@ -84,6 +56,8 @@ interface Step {
   unanswered: number
   /** CPU cores busy, on average, during the run. */
   cpu: { nodes: number | null; database: number | null; workers: number | null }
+  /** CPU ms per message sent: both nodes together (the 10 frames included), and PostgreSQL. */
+  cpu_ms_per_msg: { nodes: number | null; database: number | null }
   /** What the database's active backends were doing, as shares of samples of pg_stat_activity. */
   db_waits: Record<string, number>
   ok: boolean
@@ -117,7 +91,7 @@ function sampleWaits(databaseUrl: string) {
   }
 }
 
-async function measure(sys: Running, workers: Worker[], ctx: Context, rate: number, durationMs: number, warmupMs: number): Promise<Step> {
+async function measure(sys: Running, workers: Worker[], ctx: Context, rate: number, durationMs: number, warmupMs: number, via: Via = 'post'): Promise<Step> {
   const pgPids = postgresPids(ctx.postmasterPid)
   const groups = { nodes: sys.procs.map((p) => p.pid!), database: pgPids, workers: workers.map((w) => w.proc.pid!) }
   const cpu0 = new Map(Object.values(groups).flat().map((pid) => [pid, cpuSeconds(pid)]))
@@ -125,7 +99,7 @@ async function measure(sys: Running, workers: Worker[], ctx: Context, rate: numb
   const busy = (pids: number[]) => pids.reduce((s, pid) => { const now = cpuSeconds(pid); return now ? s + now - (cpu0.get(pid) ?? 0) : s }, 0)
   const t0 = performance.now()
   const stopWaits = sampleWaits(ctx.urlFor(sys.name))
-  const results = await Promise.all(workers.map((w) => w.ask<RunResult>({ cmd: 'run', rate: rate / workers.length, durationMs, warmupMs, drainMs: 5000 })))
+  const results = await Promise.all(workers.map((w) => w.ask<RunResult>({ cmd: 'run', rate: rate / workers.length, durationMs, warmupMs, drainMs: 5000, via })))
   const db_waits = await stopWaits()
   const wall = (performance.now() - t0) / 1000
   groups.database = postgresPids(ctx.postmasterPid)
@@ -134,8 +108,11 @@ async function measure(sys: Running, workers: Worker[], ctx: Context, rate: numb
   const answered = results.flatMap((r) => r.answered).sort((a, b) => a - b)
   const sum = (k: keyof Omit<RunResult, 'latencies' | 'answered'>) => results.reduce((s, r) => s + r[k], 0)
   const seconds = durationMs / 1000
+  // Over the whole measured wall time (send, drain): CPU per message sent in it.
+  const perMsg = (cores: number | null) => (cores === null || sum('sent') === 0 ? null : round((cores * wall * 1000) / sum('sent'), 3))
   const step: Step = {
     rate,
+    via,
     sends_per_s: round(sum('sent') / seconds)!,
     frames_per_s: round(sum('framesReceived') / seconds)!,
     p50_ms: round(percentile(latencies, 50), 2),
@@ -149,6 +126,7 @@ async function measure(sys: Running, workers: Worker[], ctx: Context, rate: numb
     failed: sum('failed'),
     unanswered: sum('unanswered'),
     cpu,
+    cpu_ms_per_msg: { nodes: perMsg(cpu.nodes), database: perMsg(cpu.database) },
     db_waits,
     ok: false,
   }
@@ -160,6 +138,8 @@ async function measure(sys: Running, workers: Worker[], ctx: Context, rate: numb
 
 interface Context {
   postmasterPid: number
+  /** Where Parley's nodes write their logs. */
+  logDir: string
   urlFor(system: SystemName): string
 }
 
@@ -167,9 +147,10 @@ const STARTERS = { parley: startParley, peer: startPeer, floor: startFloor }
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
 /** Fan-out at a fixed rate for FANOUT_MS, then the capacity sweep, on 2 nodes with 2,000 sockets. */
-async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boolean; env?: Record<string, string>; label?: string } = {}) {
+async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boolean; env?: Record<string, string>; label?: string; via?: Via } = {}) {
   const label = opts.label ?? name
-  const sys = name === 'parley' ? await startParley(ctx.urlFor(name), 2, opts.env) : await STARTERS[name](ctx.urlFor(name), 2)
+  const via = opts.via ?? 'post'
+  const sys = name === 'parley' ? await startParley(ctx.urlFor(name), 2, { env: opts.env, logDir: ctx.logDir }) : await STARTERS[name](ctx.urlFor(name), 2)
   try {
     const plan = await sys.seed(GROUPS, GROUP_SIZE)
     const workers = await connectWorkers(plan)
@@ -177,20 +158,20 @@ async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boole
       let fanout: Step | undefined
       if (opts.fanout !== false) {
         log(`${label}: ${plan.sockets.length} sockets connected; fan-out at ${FANOUT_RATE}/s for ${FANOUT_MS / 1000} s`)
-        fanout = await measure(sys, workers, ctx, FANOUT_RATE, FANOUT_MS, 2000)
+        fanout = await measure(sys, workers, ctx, FANOUT_RATE, FANOUT_MS, 2000, via)
         log(`${label}: fan-out p99 ${fanout.p99_ms} ms, lost ${fanout.lost}`)
       }
       const sweep: Step[] = []
       for (const rate of RATES) {
-        let step = await measure(sys, workers, ctx, rate, STEP_MS, 1000)
+        let step = await measure(sys, workers, ctx, rate, STEP_MS, 1000, via)
         // One stall (a checkpoint, a GC pause) can push a short step's p99 over the line: a rate fails on two tries.
-        if (!step.ok) step = await measure(sys, workers, ctx, rate, STEP_MS, 1000)
+        if (!step.ok) step = await measure(sys, workers, ctx, rate, STEP_MS, 1000, via)
         sweep.push(step)
-        log(`${label}: ${rate}/s → ${step.sends_per_s}/s sent, p50 ${step.p50_ms} p99 ${step.p99_ms} ms (answer p50 ${step.answer_p50_ms} p99 ${step.answer_p99_ms}), lost ${step.lost}, cpu ${JSON.stringify(step.cpu)} waits ${JSON.stringify(step.db_waits)}${step.ok ? '' : '  ✗'}`)
+        log(`${label}: ${rate}/s → ${step.sends_per_s}/s sent, p50 ${step.p50_ms} p99 ${step.p99_ms} ms (answer p50 ${step.answer_p50_ms} p99 ${step.answer_p99_ms}), lost ${step.lost}, failed ${step.failed}, cpu ${JSON.stringify(step.cpu)} ms/msg ${JSON.stringify(step.cpu_ms_per_msg)} waits ${JSON.stringify(step.db_waits)}${step.ok ? '' : '  ✗'}`)
         if (!step.ok) break
       }
-      const capacity = sweep.filter((s) => s.ok).at(-1)?.rate ?? 0
-      return { fanout, sweep, capacity }
+      const atCapacity = sweep.filter((s) => s.ok).at(-1)
+      return { fanout, sweep, capacity: atCapacity?.rate ?? 0, cpu_ms_per_msg_at_capacity: atCapacity?.cpu_ms_per_msg ?? null }
     } finally {
       await closeWorkers(workers)
     }
@@ -201,7 +182,7 @@ async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boole
 
 /** Memory per idle socket: one node, IDLE_SOCKETS sockets (each user in a group of 10), RSS before and after. */
 async function connectionsPhase(name: SystemName, ctx: Context, after?: (sys: Running, plan: Plan) => Promise<unknown>) {
-  const sys = await STARTERS[name](ctx.urlFor(name), 1)
+  const sys = name === 'parley' ? await startParley(ctx.urlFor(name), 1, { logDir: ctx.logDir }) : await STARTERS[name](ctx.urlFor(name), 1)
   try {
     const plan = await sys.seed(IDLE_SOCKETS / GROUP_SIZE, GROUP_SIZE)
     const pid = sys.procs[0].pid!
@@ -229,13 +210,14 @@ async function resumePhase(sys: Running, plan: Plan, databaseUrl: string) {
     [conversationId],
   )
   const { last_seq: seen, sender } = rows[0]
+  const { rows: [session] } = await db.query<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL LIMIT 1`, [sender])
   // Through the real triggers: each row takes its seq, is logged and NOTIFYed.
   await db.query(
     `INSERT INTO messages (conversation_id, sender_id, message_type, content) SELECT $1, $2, 'text', 'missed ' || i FROM generate_series(1, $3::int) i`,
     [conversationId, sender, MISSED_EVENTS],
   )
   await db.end()
-  const ws = new WebSocket(`${sys.bases[0].replace('http', 'ws')}/ws?token=${mintToken(sender)}`)
+  const ws = new WebSocket(`${sys.bases[0].replace('http', 'ws')}/ws?token=${mintToken(sender, session.id)}`)
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
   let frames = 0
   const t0 = performance.now()
@@ -256,6 +238,15 @@ async function resumePhase(sys: Running, plan: Plan, databaseUrl: string) {
 
 // ---- the run ----------------------------------------------------------------------------------------------
 
+/** The load phases of one run: every system by POST, and Parley by WebSocket `send` frames too. */
+type LoadName = SystemName | 'parley-ws'
+const LOADS: Record<LoadName, (ctx: Context) => ReturnType<typeof loadPhases>> = {
+  parley: (ctx) => loadPhases('parley', ctx),
+  'parley-ws': (ctx) => loadPhases('parley', ctx, { via: 'ws', label: 'parley (ws send)' }),
+  peer: (ctx) => loadPhases('peer', ctx),
+  floor: (ctx) => loadPhases('floor', ctx),
+}
+
 const began = performance.now()
 const dir = await mkdtemp(path.join(tmpdir(), 'parley-bench-'))
 const database = await startEmbeddedPostgres(dir, { persistent: false })
@@ -268,17 +259,31 @@ try {
   for (const n of names) await admin.query(`CREATE DATABASE bench_${n} OWNER ${APP_ROLE}`)
   await admin.end()
   const urlFor = (n: SystemName) => Object.assign(new URL(database.url), { pathname: `/bench_${n}` }).toString()
-  const ctx: Context = { postmasterPid, urlFor }
+  const ctx: Context = { postmasterPid, urlFor, logDir: path.join(dir, 'logs') }
+  const logLevel = process.env.BENCH_PARLEY_LOG_LEVEL ?? 'info (default)'
+  log(`Parley at LOG_LEVEL ${logLevel}`)
 
-  // BENCH_ONLY=parley (say) runs that system's load phases alone, for working on it; the full run is the one that counts.
+  // BENCH_ONLY=parley,parley-ws (say) runs those load phases alone, for working on them; the full run is the one that counts.
   if (process.env.BENCH_ONLY) {
-    for (const n of process.env.BENCH_ONLY.split(',') as SystemName[]) await loadPhases(n, ctx)
-    process.exit(0)
+    for (const n of process.env.BENCH_ONLY.split(',') as LoadName[]) {
+      const r = await LOADS[n](ctx)
+      log(`${n}: fan-out p50 ${r.fanout?.p50_ms} p95 ${r.fanout?.p95_ms} p99 ${r.fanout?.p99_ms} ms, capacity ${r.capacity} msg/s, at capacity CPU ms/msg ${JSON.stringify(r.cpu_ms_per_msg_at_capacity)}`)
+    }
+  } else {
+    await fullRun(ctx)
   }
-  const load: Record<string, Awaited<ReturnType<typeof loadPhases>>> = {}
-  for (const n of names) load[n] = await loadPhases(n, ctx)
+} finally {
+  await database.stop()
+  await rm(dir, { recursive: true, force: true })
+}
+
+async function fullRun(ctx: Context) {
+  const load: Partial<Record<LoadName, Awaited<ReturnType<typeof loadPhases>>>> = {}
+  for (const n of ['parley', 'parley-ws', 'peer', 'floor'] as LoadName[]) load[n] = await LOADS[n](ctx)
   // The design before batched writes, for the before/after of docs/SCALING.md: every message its own commit.
-  const unbatched = await loadPhases('parley', ctx, { fanout: false, env: { MESSAGE_BATCH_MAX: '1' }, label: 'parley, one commit per message' })
+  const unbatched = process.env.BENCH_UNBATCHED === '1'
+    ? await loadPhases('parley', ctx, { fanout: false, env: { MESSAGE_BATCH_MAX: '1' }, label: 'parley, one commit per message' })
+    : undefined
   const memory: Record<string, Awaited<ReturnType<typeof connectionsPhase>>> = {}
   memory.parley = await connectionsPhase('parley', ctx, (sys, plan) => resumePhase(sys, plan, ctx.urlFor('parley')))
   memory.peer = await connectionsPhase('peer', ctx)
@@ -286,25 +291,36 @@ try {
   const resume = memory.parley.extra as Awaited<ReturnType<typeof resumePhase>>
 
   // ---- the table ----
-  const ratio = (a: number | null, b: number | null) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a')
-  const rows = names.map((n) => ({
-    system: n,
-    'fan-out sends/s': load[n].fanout!.sends_per_s,
-    'frames/s': load[n].fanout!.frames_per_s,
-    'p50 ms': load[n].fanout!.p50_ms,
-    'p95 ms': load[n].fanout!.p95_ms,
-    'p99 ms': load[n].fanout!.p99_ms,
-    lost: load[n].fanout!.lost,
-    'capacity msg/s (p99<100ms)': load[n].capacity,
-    'KB per idle socket': memory[n].kb_per_socket,
-  }))
-  console.log(`\nParley vs peer (Socket.IO + postgres adapter) vs floor (INSERT+NOTIFY → LISTEN → ws.send): 2 nodes each, one PostgreSQL, ${GROUPS * GROUP_SIZE} sockets in groups of ${GROUP_SIZE}, fan-out at ${FANOUT_RATE} msg/s for ${FANOUT_MS / 1000} s`)
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a')
+  const label: Record<LoadName, string> = { parley: 'parley (POST)', 'parley-ws': 'parley (ws send)', peer: 'peer', floor: 'floor' }
+  const rows = (Object.keys(load) as LoadName[]).map((n) => {
+    const l = load[n]!
+    return {
+      system: label[n],
+      'fan-out sends/s': l.fanout!.sends_per_s,
+      'frames/s': l.fanout!.frames_per_s,
+      'p50 ms': l.fanout!.p50_ms,
+      'p95 ms': l.fanout!.p95_ms,
+      'p99 ms': l.fanout!.p99_ms,
+      lost: l.fanout!.lost,
+      'capacity msg/s (p99<100ms)': l.capacity,
+      'node CPU ms/msg @cap': l.cpu_ms_per_msg_at_capacity?.nodes ?? null,
+      'PG CPU ms/msg @cap': l.cpu_ms_per_msg_at_capacity?.database ?? null,
+      'KB per idle socket': n === 'parley-ws' ? '(as parley)' : memory[n].kb_per_socket,
+    }
+  })
+  console.log(`\nParley vs peer (Socket.IO + postgres adapter) vs floor (INSERT+NOTIFY → LISTEN → ws.send): 2 nodes each, one PostgreSQL, ${GROUPS * GROUP_SIZE} sockets in groups of ${GROUP_SIZE}, fan-out at ${FANOUT_RATE} msg/s for ${FANOUT_MS / 1000} s; Parley at LOG_LEVEL ${process.env.BENCH_PARLEY_LOG_LEVEL ?? 'info (default)'}, every send with a client_id`)
   console.table(rows)
-  const [p, s, f] = names.map((n) => ({ ...load[n], fanout: load[n].fanout! }))
-  console.log(`Parley/peer:  capacity ${ratio(p.capacity, s.capacity)}, fan-out p50 latency ${ratio(p.fanout.p50_ms, s.fanout.p50_ms)}, p99 ${ratio(p.fanout.p99_ms, s.fanout.p99_ms)}`)
-  console.log(`Parley/floor: capacity ${ratio(p.capacity, f.capacity)}, fan-out p50 latency ${ratio(p.fanout.p50_ms, f.fanout.p50_ms)}, p99 ${ratio(p.fanout.p99_ms, f.fanout.p99_ms)}`)
+  const [p, w, s, f] = (['parley', 'parley-ws', 'peer', 'floor'] as const).map((n) => ({ ...load[n]!, fanout: load[n]!.fanout! }))
+  const line = (name: string, a: typeof p, b: typeof p) =>
+    console.log(`${name} capacity ${ratio(a.capacity, b.capacity)}, fan-out p50 latency ${ratio(a.fanout.p50_ms, b.fanout.p50_ms)}, p99 ${ratio(a.fanout.p99_ms, b.fanout.p99_ms)}`)
+  line('Parley/peer:          ', p, s)
+  line('Parley/floor:         ', p, f)
+  line('Parley ws send/peer:  ', w, s)
+  line('Parley ws send/floor: ', w, f)
   console.log('Parley stores every message (and its event) before it is delivered; the peer stores nothing; the floor stores a bare row.')
-  console.log(`Batched writes: Parley's capacity ${p.capacity} msg/s, against ${unbatched.capacity} msg/s with one commit per message (MESSAGE_BATCH_MAX=1)`)
+  console.log('Latency: scheduled send → the frame on the other node. CPU ms/msg: over the capacity step (both nodes together, the 10 frames included; PostgreSQL: postmaster and every backend).')
+  if (unbatched) console.log(`Batched writes: Parley's capacity ${p.capacity} msg/s, against ${unbatched.capacity} msg/s with one commit per message (MESSAGE_BATCH_MAX=1)`)
   console.log(`Resume: ${resume.replayed} of ${resume.missed} missed events replayed in ${resume.seconds} s = ${resume.events_per_s} events/s`)
   console.log(`Idle sockets: ${IDLE_SOCKETS} on one node.  Total bench time ${((performance.now() - began) / 1000).toFixed(0)} s`)
 
@@ -313,19 +329,22 @@ try {
     date: new Date().toISOString(),
     node: process.version,
     quick: QUICK,
-    setup: { workers: WORKERS, sockets: GROUPS * GROUP_SIZE, group_size: GROUP_SIZE, fanout_rate: FANOUT_RATE, fanout_seconds: FANOUT_MS / 1000, step_seconds: STEP_MS / 1000, p99_limit_ms: P99_LIMIT_MS },
+    setup: {
+      workers: WORKERS, sockets: GROUPS * GROUP_SIZE, group_size: GROUP_SIZE, fanout_rate: FANOUT_RATE, fanout_seconds: FANOUT_MS / 1000,
+      step_seconds: STEP_MS / 1000, p99_limit_ms: P99_LIMIT_MS, parley_log_level: process.env.BENCH_PARLEY_LOG_LEVEL ?? 'info', client_id: true,
+    },
     load,
     unbatched,
     memory,
     resume,
+    seconds: Math.round((performance.now() - began) / 1000),
   }
   if (!QUICK) {
     await mkdir(path.join(root, 'bench/results'), { recursive: true })
     await writeFile(path.join(root, 'bench/results', `${date}.json`), `${JSON.stringify(result, null, 2)}\n`)
-    await writeFile(path.join(root, 'docs/latency-vs-rate.svg'), renderPlot({ ...Object.fromEntries(names.map((n) => [n, load[n].sweep])), 'parley, 1 commit/msg': unbatched.sweep }, P99_LIMIT_MS))
+    const series: Record<string, Step[]> = { parley: p.sweep, 'parley, ws send': w.sweep, peer: s.sweep, floor: f.sweep }
+    if (unbatched) series['parley, 1 commit/msg'] = unbatched.sweep
+    await writeFile(path.join(root, 'docs/latency-vs-rate.svg'), renderPlot(series, P99_LIMIT_MS))
     console.log(`wrote bench/results/${date}.json and docs/latency-vs-rate.svg`)
   }
-} finally {
-  await database.stop()
-  await rm(dir, { recursive: true, force: true })
 }

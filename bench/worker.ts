@@ -4,6 +4,9 @@
 //
 // A message's content is "<id> <node> <scheduled time>": every receiver measures scheduled-send → frame on
 // the same monotonic clock, and latency counts only frames that arrived on a node other than the sender's.
+// Every send carries a `client_id` (the message's id), as every real client's does. Parley's sends go either
+// by `POST /messages` (via 'post') or as `send` frames over the sender's own socket (via 'ws'), answered by
+// the `ack` of the same `ref`.
 import http from 'node:http'
 import { io as ioClient, type Socket as IoSocket } from 'socket.io-client'
 import WebSocket from 'ws'
@@ -12,8 +15,11 @@ import type { Plan, SenderSpec, SocketSpec } from './systems.ts'
 
 export type WorkerCommand =
   | { cmd: 'connect'; plan: Plan }
-  | { cmd: 'run'; rate: number; durationMs: number; warmupMs: number; drainMs: number }
+  | { cmd: 'run'; rate: number; durationMs: number; warmupMs: number; drainMs: number; via?: Via }
   | { cmd: 'close' }
+
+/** How a message is sent: `POST` (every system), or a WebSocket `send` frame (Parley only). */
+export type Via = 'post' | 'ws'
 
 export interface RunResult {
   sent: number
@@ -25,7 +31,7 @@ export interface RunResult {
   duplicated: number
   /** Cross-node latencies (ms) of messages scheduled after the warm-up. */
   latencies: number[]
-  /** Scheduled send → the POST's answer (ms), same messages: where the time goes, write or delivery. */
+  /** Scheduled send → the POST's answer or the frame's ack (ms), same messages: where the time goes, write or delivery. */
   answered: number[]
 }
 
@@ -34,6 +40,10 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 let plan: Plan
 let receive: (content: string, node: number) => void = () => {}
 const clients: { close(): void }[] = []
+/** Parley: each sender's socket, by `group:member`, and the sends it awaits an ack for, by ref. */
+const senderSockets = new Map<string, WebSocket>()
+const awaiting = new Map<string, (ok: boolean) => void>()
+let runs = 0
 
 function connect(spec: SocketSpec): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -49,17 +59,27 @@ function connect(spec: SocketSpec): Promise<void> {
     const ws = new WebSocket(url)
     ws.once('open', () => resolve())
     ws.once('error', reject)
+    if (spec.member !== undefined) senderSockets.set(`${spec.group}:${spec.member}`, ws)
     ws.on('message', (data) => {
       const frame = JSON.parse(data.toString())
       if (plan.system === 'floor') receive(frame.content, spec.node)
       else if (frame.type === 'new_message') receive(frame.data.content, spec.node)
+      else if ((frame.type === 'ack' || frame.type === 'error') && frame.ref !== undefined) {
+        const done = awaiting.get(frame.ref)
+        awaiting.delete(frame.ref)
+        done?.(frame.type === 'ack')
+      }
+    })
+    // A socket that closes fails what it still awaits.
+    ws.on('close', () => {
+      for (const [ref, done] of awaiting) if (ref.startsWith(`${spec.group}:${spec.member}:`)) (awaiting.delete(ref), done(false))
     })
     clients.push({ close: () => ws.close() })
   })
 }
 
-function post(sender: SenderSpec, content: string): Promise<boolean> {
-  const body = JSON.stringify({ ...sender.body, content })
+function post(sender: SenderSpec, content: string, clientId: string): Promise<boolean> {
+  const body = JSON.stringify({ ...sender.body, content, client_id: clientId })
   return new Promise((resolve) => {
     const req = http.request(sender.url, {
       method: 'POST',
@@ -75,7 +95,21 @@ function post(sender: SenderSpec, content: string): Promise<boolean> {
   })
 }
 
-async function run(rate: number, durationMs: number, warmupMs: number, drainMs: number): Promise<RunResult> {
+/** A `send` frame over the sender's socket; true once its `ack` arrives, false on an `error` of its ref. */
+function sendFrame(sender: SenderSpec, content: string, clientId: string): Promise<boolean> {
+  const ws = senderSockets.get(`${sender.group}:${sender.member}`)
+  if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.resolve(false)
+  const ref = `${sender.group}:${sender.member}:${clientId}`
+  return new Promise((resolve) => {
+    awaiting.set(ref, resolve)
+    ws.send(JSON.stringify({ type: 'send', ref, conversation_id: sender.body.conversation_id, content, client_id: clientId }))
+  })
+}
+
+async function run(rate: number, durationMs: number, warmupMs: number, drainMs: number, via: Via): Promise<RunResult> {
+  const send = via === 'ws' ? sendFrame : post
+  // Ids (and so client_ids) unique over every run of this worker: a repeated client_id would be answered with the earlier message.
+  const runNo = ++runs
   const received = new Map<string, number>()
   const latencies: number[] = []
   const answered: number[] = []
@@ -106,9 +140,9 @@ async function run(rate: number, durationMs: number, warmupMs: number, drainMs: 
           continue
         }
         const sender = plan.senders[scheduled % plan.senders.length]
-        const id = `${process.pid}.${scheduled}`
+        const id = `${process.pid}.${runNo}.${scheduled}`
         inFlight++
-        post(sender, `${id} ${sender.node} ${at.toFixed(3)}`).then((ok) => {
+        send(sender, `${id} ${sender.node} ${at.toFixed(3)}`, id).then((ok) => {
           inFlight--
           if (at >= measureFrom) answered.push(monoMs() - at)
           if (!ok) return failed++
@@ -143,7 +177,7 @@ process.on('message', async (msg: WorkerCommand) => {
     for (let i = 0; i < plan.sockets.length; i += 50) await Promise.all(plan.sockets.slice(i, i + 50).map(connect))
     process.send!({ connected: plan.sockets.length })
   } else if (msg.cmd === 'run') {
-    process.send!(await run(msg.rate, msg.durationMs, msg.warmupMs, msg.drainMs))
+    process.send!(await run(msg.rate, msg.durationMs, msg.warmupMs, msg.drainMs, msg.via ?? 'post'))
   } else {
     for (const c of clients) c.close()
     agent.destroy()

