@@ -91,7 +91,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   await app.register(docs)
   await app.register(auth, { secret: jwtSecret, accessTtl: config.ACCESS_TOKEN_TTL, db })
 
-  const users = new UsersService(db)
+  const users = new UsersService(db, app.openSessions)
   const conversations = new ConversationsService(db, { maxGroupSize: config.MAX_GROUP_SIZE })
   const files = new FilesService(db, {
     uploadDir: config.UPLOAD_DIR,
@@ -110,7 +110,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,
       signAccessToken: (sub, sid) => app.jwt.sign({ sub, sid }),
-    }),
+    }, app.openSessions),
   })
 
   await app.register(healthRoutes)
