@@ -9,6 +9,7 @@ import * as eventKeys from './migrations/0006-event-keys.ts'
 import * as sessions from './migrations/0007-sessions.ts'
 import * as uploadQuota from './migrations/0008-upload-quota.ts'
 import * as systemEvents from './migrations/0009-system-events.ts'
+import * as activityIndex from './migrations/0010-activity-index.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '0007-sessions': sessions,
   '0008-upload-quota': uploadQuota,
   '0009-system-events': systemEvents,
+  '0010-activity-index': activityIndex,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -1,6 +1,8 @@
 // Messages that arrive together are written together (src/services/message-writer.ts): fewer notifying
 // commits under load, and nothing a client sees changes.
+import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { buildTestApp, client, register, type Session, type TestApp } from './helper.ts'
 
@@ -68,4 +70,35 @@ t.test('one bad row in a batch does not fail the others', async (t) => {
   t.equal(new Set(same).size, 1, 'with the one message that was stored')
   const count = await db.selectFrom('messages').select(db.fn.countAll<number>().as('n')).where('content', 'like', 'burst %').executeTakeFirstOrThrow()
   t.equal(Number(count.n), 40 - 3, 'the others were all stored')
+})
+
+t.test('a send is one statement: membership, reply target and client_id are checked by the insert itself', async (t) => {
+  const { app, users, convs } = await setup(t)
+  const [alice, bob] = users
+  const first = (await client(app, alice).post('/messages', { conversation_id: convs[0], content: 'first' })).json()
+  // Every statement this process sends on a pooled connection that reads or writes messages or memberships.
+  const seen: string[] = []
+  const original = pg.Client.prototype.query
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text ?? ''
+    if (/\b(messages|participants)\b/.test(text)) seen.push(text)
+    return (original as (...a: unknown[]) => unknown).apply(this, args)
+  } as typeof original
+  t.teardown(() => {
+    pg.Client.prototype.query = original
+  })
+  const send = (body: Record<string, unknown>) => client(app, alice).post('/messages', { conversation_id: convs[0], ...body })
+
+  const sent = await send({ content: 'one trip', client_id: 'c-1', reply_to_id: first.id })
+  t.equal(sent.statusCode, 201)
+  t.equal(seen.length, 1, 'a send with a client_id and a reply: one statement')
+  seen.length = 0
+  const again = await send({ content: 'one trip', client_id: 'c-1', reply_to_id: first.id })
+  t.equal(again.statusCode, 200)
+  t.equal(again.json().id, sent.json().id, 'a retry answers the first message')
+  t.equal(seen.length, 1, 'in one statement too')
+
+  // Refusals still say why (a second look, off the hot path).
+  t.equal((await client(app, bob).post('/messages', { conversation_id: convs[1], content: 'not mine' })).statusCode, 404, 'not a member')
+  t.equal((await send({ content: 'bad reply', reply_to_id: randomUUID() })).json().code, 'INVALID_REPLY')
 })

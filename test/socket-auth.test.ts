@@ -1,8 +1,10 @@
+import { sql } from 'kysely'
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { createDatabase } from '../src/database.ts'
-import { buildLiveApp, client, JWT_SECRET, register, sessionIdOf, type Session, type TestApp } from './helper.ts'
+import { buildLiveApp, client, dropListener, JWT_SECRET, register, sessionIdOf, type Session, type TestApp } from './helper.ts'
 import { WsClient } from './ws-client.ts'
 
 // A socket lives no longer than what let it in (issue 11): its token, its session, its account; and it spends
@@ -136,4 +138,53 @@ t.test('a user may hold a bounded number of sockets', async (t) => {
   const again = await open(alice)
   await again.sync()
   t.notOk(again.closed, 'a closed one makes room')
+})
+
+t.test('open sessions are remembered, and forgotten as soon as any instance ends them', async (t) => {
+  const { app, url, open } = await buildLiveApp(t)
+  const other = await secondInstance(t, url)
+  const username = `remembered_${process.pid}`
+  const mine = await register(app, username)
+  const theirs = await login(app, username)
+  const me = client(app, mine)
+
+  // Asked once, then known: further requests of the session do not ask the database.
+  const asked: string[] = []
+  const original = pg.Client.prototype.query
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text ?? ''
+    if (text.includes('sessions')) asked.push(text)
+    return (original as (...a: unknown[]) => unknown).apply(this, args)
+  } as typeof original
+  t.teardown(() => {
+    pg.Client.prototype.query = original
+  })
+  t.equal((await me.get('/users/me')).statusCode, 200)
+  asked.length = 0
+  for (let i = 0; i < 3; i++) t.equal((await me.get('/users/me')).statusCode, 200)
+  t.equal(asked.length, 0, 'a known open session costs no query')
+
+  // Ended on the other instance: this one hears it (its socket of that session closes), and refuses the token.
+  const ws = await open(theirs)
+  t.equal((await client(app, theirs).get('/users/me')).statusCode, 200, 'known open here')
+  const res = await fetch(`${other.base}/auth/sessions/${sessionIdOf(theirs.token)}`, { method: 'DELETE', headers: { authorization: `Bearer ${mine.token}` } })
+  t.equal(res.status, 204)
+  await ws.closedWith()
+  t.equal((await client(app, theirs).get('/users/me')).json().code, 'SESSION_ENDED', 'refused here once the event is heard')
+
+  // An account deleted on the other instance: likewise.
+  const wsMine = await open(mine)
+  t.equal((await fetch(`${other.base}/users/me`, { method: 'DELETE', headers: { authorization: `Bearer ${mine.token}` } })).status, 204)
+  await wsMine.closedWith()
+  t.equal((await me.get('/users/me')).json().code, 'ACCOUNT_DELETED')
+})
+
+t.test('while the listener is down (ends may be missed) nothing is trusted', async (t) => {
+  const { app, url } = await buildLiveApp(t, { LISTENER_PROBE_INTERVAL: '200' })
+  const alice = await register(app)
+  t.equal((await client(app, alice).get('/users/me')).statusCode, 200, 'the session is known open')
+  await dropListener(t, app, url)
+  // Ended behind everyone's back: no notification at all.
+  await sql`UPDATE sessions SET ended_at = now() WHERE id = ${sessionIdOf(alice.token)}`.execute(app.db)
+  t.equal((await client(app, alice).get('/users/me')).json().code, 'SESSION_ENDED', 'asked again, and refused')
 })

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DB } from '../database.ts'
 import { unauthorized } from '../errors.ts'
+import { OpenSessions } from '../services/open-sessions.ts'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -33,6 +34,8 @@ declare module 'fastify' {
     accessToken(request: FastifyRequest, sources?: TokenSources): string | undefined
     /** Verifies an access token and that its user and session are still there; a 401 AppError otherwise. */
     verifyAccess(token: string | undefined): Promise<AccessClaims>
+    /** Sessions known open while the listener hears every end (the realtime plugin keeps it current). */
+    openSessions: OpenSessions
     /** An onRequest hook: the Bearer token's user and session, or 401. */
     authenticate(request: FastifyRequest): Promise<void>
   }
@@ -73,6 +76,8 @@ export default fp(
       return undefined
     })
 
+    // Without the realtime plugin nobody tells it of ended sessions: it then trusts nothing and every check asks.
+    app.decorate('openSessions', new OpenSessions({ max: 100_000, maxAgeMs: 60_000 }))
     app.decorate('verifyAccess', async (token: string | undefined): Promise<AccessClaims> => {
       if (!token) throw unauthorized('Missing or invalid access token')
       let claims: { sub: string; sid: string; exp: number }
@@ -85,6 +90,9 @@ export default fp(
       }
       // Tokens issued before sessions existed name none: they cannot be ended, so they are not taken.
       if (!UUID.test(claims.sub) || !UUID.test(claims.sid) || typeof claims.exp !== 'number') throw unauthorized('Missing or invalid access token')
+      const claimed = { userId: claims.sub, sessionId: claims.sid, expiresAt: claims.exp * 1000 }
+      if (app.openSessions.has(claims.sid, claims.sub)) return claimed
+      const mark = app.openSessions.mark
       // One query for both: the user still exists and the session has not been ended.
       const { rows: [row] } = await sql<{ deleted: boolean; ended: boolean | null }>`
         SELECT u.deleted_at IS NOT NULL AS deleted,
@@ -92,7 +100,8 @@ export default fp(
         FROM users u WHERE u.id = ${claims.sub}`.execute(opts.db)
       if (!row || row.deleted) throw unauthorized('This account no longer exists', 'ACCOUNT_DELETED')
       if (row.ended !== false) throw unauthorized('This session has ended; sign in again', 'SESSION_ENDED')
-      return { userId: claims.sub, sessionId: claims.sid, expiresAt: claims.exp * 1000 }
+      app.openSessions.remember(claims.sid, claims.sub, mark)
+      return claimed
     })
 
     app.decorate('authenticate', async (request: FastifyRequest) => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
+import type { EphemeralEvent } from '../realtime/events.ts'
 import { Hub } from '../realtime/hub.ts'
 import { Listener } from '../realtime/listener.ts'
 import { Presence } from '../realtime/presence.ts'
@@ -34,8 +35,19 @@ export default fp(
       maxSocketsPerUser: config.WS_MAX_SOCKETS_PER_USER,
       observeLag: app.hasDecorator('metrics') ? (ms) => app.metrics.listenerLag.observe(ms / 1000) : undefined,
     })
-    listener.on('down', (err: Error) => app.log.warn({ err }, 'listener connection lost; reconnecting'))
-    listener.on('up', () => app.log.info('listener connected'))
+    listener.on('down', (err: Error) => {
+      app.openSessions.setListening(false)
+      app.log.warn({ err }, 'listener connection lost; reconnecting')
+    })
+    listener.on('up', () => {
+      app.openSessions.setListening(true)
+      app.log.info('listener connected')
+    })
+    // Every instance hears every session end: requests stop trusting what it remembered of them.
+    listener.on('ephemeral', (e: EphemeralEvent) => {
+      if (e.type === 'session_ended') app.openSessions.forgetSessions(e.session_ids as string[])
+      else if (e.type === 'account_deleted') app.openSessions.forgetUser(e.user_id as string)
+    })
     listener.on('warning', (err: Error) => app.log.warn({ err }, 'listener could not fill from the event log'))
     app.decorate('realtime', { listener, hub, presence })
 
@@ -46,6 +58,7 @@ export default fp(
     // Before @fastify/websocket's own preClose: clients are told to go elsewhere, with 1001.
     app.addHook('preClose', async () => hub.closeAll(CLOSE.GOING_AWAY, 'server going away'))
     app.addHook('onClose', async () => {
+      app.openSessions.setListening(false)
       await presence.stop().catch((err) => app.log.warn({ err }, 'could not clear presence'))
       await listener.stop()
     })

@@ -180,10 +180,12 @@ export class Hub {
       this.applyMembership(e)
     }
     if (recipients.size === 0) return
+    // A frame the same for every recipient is serialized once for all of them.
     const shared = CONVERSATION_FRAMES.has(e.type) ? undefined : eventFrame(e)
+    const text = shared && JSON.stringify(shared)
     for (const userId of recipients) {
       const frame = shared ?? (await this.frameFor(e, userId))
-      if (frame) this.sendToUser(userId, frame)
+      if (frame) this.sendToUser(userId, frame, text)
     }
     // Clocks of database and instance may differ a little: a change can seem to come from the future.
     if (e.ts !== undefined && this.opts.observeLag) this.opts.observeLag(Math.max(0, Date.now() - e.ts))
@@ -216,7 +218,8 @@ export class Hub {
       this.typingTimers.set(key, timer)
     }
     const frame: Frame = { type: 'typing_indicator', conversation_id: conv, data: { conversation_id: conv, user_id: e.user_id, is_typing: e.is_typing } }
-    for (const userId of this.members.get(conv) ?? []) if (userId !== e.user_id) this.sendToUser(userId, frame)
+    const text = JSON.stringify(frame)
+    for (const userId of this.members.get(conv) ?? []) if (userId !== e.user_id) this.sendToUser(userId, frame, text)
   }
 
   /** A presence change goes to the local users who share a conversation with that user. */
@@ -228,13 +231,13 @@ export class Hub {
       JOIN participants theirs ON theirs.conversation_id = mine.conversation_id
       WHERE mine.user_id = ${e.user_id} AND theirs.user_id = ANY (${local}::uuid[])`.execute(this.db).catch(() => ({ rows: [] }))
     const frame: Frame = { type: 'presence', data: { user_id: e.user_id, is_online: e.is_online, last_seen: e.last_seen } }
-    for (const r of rows.rows) this.sendToUser(r.user_id, frame)
+    const text = JSON.stringify(frame)
+    for (const r of rows.rows) this.sendToUser(r.user_id, frame, text)
   }
 
-  private sendToUser(userId: string, frame: Frame): void {
+  private sendToUser(userId: string, frame: Frame, text = JSON.stringify(frame)): void {
     const user = this.users.get(userId)
     if (!user) return
-    const text = JSON.stringify(frame)
     for (const conn of user.conns) conn.send(frame, text)
   }
 

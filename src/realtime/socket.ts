@@ -113,6 +113,8 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
       socket.close(request.refusal?.code ?? CLOSE.UNAUTHORIZED, request.refusal?.reason ?? 'missing, invalid or expired token')
       return
     }
+    // An upgrade never completes as a response: its one log line is here.
+    request.log.info({ req: request }, 'websocket opened')
     request.connection = undefined
     socket[CONN] = conn
     conn.alive = true

@@ -4,6 +4,7 @@ import { notFound, unauthorized } from '../errors.ts'
 import type { Session } from '../schemas/sessions.ts'
 import type { AuthTokens } from '../schemas/users.ts'
 import { endSessions, listSessions, type SessionFilter, userAgentOf } from './sessions.ts'
+import type { OpenSessions } from './open-sessions.ts'
 import { toUser, type UsersService } from './users.ts'
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
@@ -24,6 +25,8 @@ export class AuthService {
     private readonly db: DB,
     private readonly users: UsersService,
     private readonly opts: AuthOptions,
+    /** Told of every session this instance ends, once committed: its next request here is refused at once. */
+    private readonly open: OpenSessions,
   ) {}
 
   async register(input: { username: string; password: string; email?: string; display_name?: string }, userAgent?: string): Promise<AuthTokens> {
@@ -48,7 +51,7 @@ export class AuthService {
       if (!token || token.revoked_at) return 'invalid' as const
       if (token.used_at) {
         await endSessions(trx, token.user_id, { only: [token.family_id] })
-        return 'reused' as const
+        return { reused: token.family_id }
       }
       if (new Date(token.expires_at) <= new Date()) return 'invalid' as const
       const user = await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).where('deleted_at', 'is', null).executeTakeFirst()
@@ -59,7 +62,10 @@ export class AuthService {
       // then sees it and revokes it with the rest of the family.
       return this.issue(user, token.family_id, trx)
     })
-    if (outcome === 'reused') throw unauthorized('Refresh token was already used; its session is ended', 'REFRESH_TOKEN_REUSED')
+    if (typeof outcome === 'object' && 'reused' in outcome) {
+      this.open.forgetSessions([outcome.reused])
+      throw unauthorized('Refresh token was already used; its session is ended', 'REFRESH_TOKEN_REUSED')
+    }
     if (outcome === 'invalid') throw unauthorized('Refresh token is invalid or expired', 'INVALID_REFRESH_TOKEN')
     return outcome
   }
@@ -67,7 +73,7 @@ export class AuthService {
   /** Ends the session the refresh token belongs to, if it is the caller's; always quiet. */
   async logout(userId: string, refreshToken: string): Promise<void> {
     const token = await this.db.selectFrom('refresh_tokens').select('family_id').where('token_hash', '=', hashToken(refreshToken)).where('user_id', '=', userId).executeTakeFirst()
-    if (token) await endSessions(this.db, userId, { only: [token.family_id] })
+    if (token) this.open.forgetSessions(await endSessions(this.db, userId, { only: [token.family_id] }))
   }
 
   /** The caller's open sessions; `current` marks the one of this request. */
@@ -79,11 +85,14 @@ export class AuthService {
   async endSession(userId: string, sessionId: string): Promise<void> {
     const ended = await endSessions(this.db, userId, { only: [sessionId] })
     if (ended.length === 0) throw notFound('session')
+    this.open.forgetSessions(ended)
   }
 
   /** Ends the user's open sessions the filter names (all by default); returns their ids. */
-  endSessions(userId: string, filter: SessionFilter = {}): Promise<string[]> {
-    return endSessions(this.db, userId, filter)
+  async endSessions(userId: string, filter: SessionFilter = {}): Promise<string[]> {
+    const ended = await endSessions(this.db, userId, filter)
+    this.open.forgetSessions(ended)
+    return ended
   }
 
   private async signIn(user: Parameters<typeof toUser>[0], userAgent: string | undefined): Promise<AuthTokens> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { sql } from 'kysely'
-import type { DB } from '../database.ts'
+import type pg from 'pg'
+import { type DB, poolOf } from '../database.ts'
 import type { Message } from '../schemas/messages.ts'
 
 export interface NewMessage {
@@ -17,9 +17,12 @@ export interface NewMessage {
   mime_type: string | null
 }
 
+/** A row's outcome: written (`created`), or an earlier message of the same sender and client_id; undefined: refused. */
+export type Written = { message: Message; created: boolean } | undefined
+
 interface Pending {
   row: NewMessage & { id: string }
-  resolve(message: Message): void
+  resolve(result: Written): void
   reject(err: unknown): void
 }
 
@@ -32,17 +35,28 @@ interface Pending {
  * the next insert together: one commit, one lock, one flush for all of them. Unloaded, a message is
  * inserted at once, as before. Each row still fires its own triggers, takes its own seq and is logged and
  * notified on its own; nothing a client sees changes.
+ *
+ * The send's rules ride in the same statement, so a send is one round trip: a row is written only if its
+ * sender is a member of its conversation and its reply target is a message of that conversation, and not if
+ * the sender already sent that client_id (then the earlier message is the answer). A refused row answers
+ * undefined, and the caller finds out why (off the hot path).
  */
 export class MessageWriter {
   private queue: Pending[] = []
   private inFlight = 0
 
-  constructor(
-    private readonly db: DB,
-    private readonly opts: { maxBatch: number; maxInFlight: number },
-  ) {}
+  private readonly pool: pg.Pool
 
-  insert(row: NewMessage): Promise<Message> {
+  constructor(
+    db: DB,
+    private readonly opts: { maxBatch: number; maxInFlight: number },
+  ) {
+    const pool = poolOf(db)
+    if (!pool) throw new Error('MessageWriter needs a database made by createDatabase (it prepares its statement on the pool)')
+    this.pool = pool
+  }
+
+  insert(row: NewMessage): Promise<Written> {
     return new Promise((resolve, reject) => {
       this.queue.push({ row: { ...row, id: randomUUID() }, resolve, reject })
       this.drain()
@@ -62,36 +76,63 @@ export class MessageWriter {
 
   private async write(batch: Pending[]): Promise<void> {
     if (batch.length === 1) return this.writeOne(batch[0])
-    let rows: { id: string; message: Message }[]
+    let rows: Outcome[]
     try {
       rows = await this.insertMany(batch.map((p) => p.row))
     } catch {
-      // One bad row (a client_id raced by a retry, a reply target deleted meanwhile, a deadlock) must not fail
-      // the others: each is tried on its own and gets its own answer.
+      // One bad row (a client_id raced by a concurrent retry, a deadlock) must not fail the others: each is
+      // tried on its own and gets its own answer.
       await Promise.all(batch.map((p) => this.writeOne(p)))
       return
     }
-    const byId = new Map(rows.map((r) => [r.id, r.message]))
-    for (const p of batch) p.resolve(byId.get(p.row.id)!)
+    const byId = new Map(rows.map((r) => [r.id, r]))
+    for (const p of batch) p.resolve(written(byId.get(p.row.id)))
   }
 
   private async writeOne(p: Pending): Promise<void> {
-    await this.insertMany([p.row]).then((rows) => p.resolve(rows[0].message), p.reject)
+    await this.insertMany([p.row]).then((rows) => p.resolve(written(rows[0])), p.reject)
   }
 
   /**
    * One INSERT for all rows, in conversation order: each row's trigger locks its conversation, and every
-   * writer taking those locks in the same order is what keeps two batches from deadlocking.
+   * writer taking those locks in the same order is what keeps two batches from deadlocking. The rules are
+   * conditions of the INSERT's SELECT rather than ON CONFLICT: the BEFORE trigger takes a seq before a conflict
+   * would be found, and a row skipped after that would leave a gap in the log. A duplicate committed by a
+   * concurrent retry after this statement's snapshot still fails on the unique index, as before.
    */
-  private async insertMany(rows: (NewMessage & { id: string })[]): Promise<{ id: string; message: Message }[]> {
-    const { rows: inserted } = await sql<{ id: string; message: Message }>`
-      INSERT INTO messages (id, conversation_id, sender_id, message_type, content, reply_to_id, client_id, file_id, file_url, file_name, file_size, mime_type)
-      SELECT r.id, r.conversation_id, r.sender_id, r.message_type, r.content, r.reply_to_id, r.client_id, r.file_id, r.file_url, r.file_name, r.file_size, r.mime_type
-      FROM jsonb_to_recordset(${JSON.stringify(rows.map((r, i) => ({ ...r, i })))}::jsonb) AS r(
-        id uuid, conversation_id uuid, sender_id uuid, message_type text, content text, reply_to_id uuid, client_id text,
-        file_id uuid, file_url text, file_name text, file_size bigint, mime_type text, i int)
-      ORDER BY r.conversation_id, r.i
-      RETURNING id, parley_message_json(messages) AS message`.execute(this.db)
-    return inserted
+  private async insertMany(rows: (NewMessage & { id: string })[]): Promise<Outcome[]> {
+    const values = [JSON.stringify(rows.map((r, i) => ({ ...r, i })))]
+    // Prepared once per connection (a named statement): planned anew each time, it cost more to plan than to run.
+    return (await this.pool.query<Outcome>({ name: 'parley-insert-messages', text: INSERT_MESSAGES, values })).rows
   }
 }
+
+const INSERT_MESSAGES = `
+      WITH r AS (
+        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
+          id uuid, conversation_id uuid, sender_id uuid, message_type text, content text, reply_to_id uuid, client_id text,
+          file_id uuid, file_url text, file_name text, file_size bigint, mime_type text, i int)
+      ),
+      earlier AS (
+        SELECT r.id, parley_message_json(m) AS message FROM r JOIN messages m ON m.sender_id = r.sender_id AND m.client_id = r.client_id
+      ),
+      ins AS (
+        INSERT INTO messages (id, conversation_id, sender_id, message_type, content, reply_to_id, client_id, file_id, file_url, file_name, file_size, mime_type)
+        SELECT r.id, r.conversation_id, r.sender_id, r.message_type, r.content, r.reply_to_id, r.client_id, r.file_id, r.file_url, r.file_name, r.file_size, r.mime_type
+        FROM r
+        WHERE r.id NOT IN (SELECT id FROM earlier)
+          AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id)
+          AND (r.reply_to_id IS NULL OR EXISTS (SELECT 1 FROM messages t WHERE t.id = r.reply_to_id AND t.conversation_id = r.conversation_id))
+        ORDER BY r.conversation_id, r.i
+        RETURNING id, parley_message_json(messages) AS message
+      )
+      SELECT r.id, coalesce(ins.message, earlier.message) AS message, ins.id IS NOT NULL AS created
+      FROM r LEFT JOIN ins USING (id) LEFT JOIN earlier USING (id)`
+
+interface Outcome {
+  id: string
+  message: Message | null
+  created: boolean
+}
+
+const written = (o: Outcome | undefined): Written => (o?.message ? { message: o.message, created: o.created } : undefined)

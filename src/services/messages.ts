@@ -53,24 +53,16 @@ export class MessagesService {
     return row
   }
 
-  /** Sends a message; `created` is false when client_id matched an earlier send, which is returned as it was. */
+  /**
+   * Sends a message; `created` is false when client_id matched an earlier send, which is returned as it was.
+   * The rules (membership, the reply target, the client_id) are checked by the insert itself, in one round trip;
+   * only a refused send asks again, to say why.
+   */
   async send(userId: string, input: SendInput, file?: FileInput): Promise<{ message: Message; created: boolean }> {
-    if (input.client_id !== undefined) {
-      const earlier = await this.byClientId(userId, input.client_id)
-      if (earlier) return { message: earlier, created: false }
-    }
-    let conversationId: string
-    if (input.recipient_id !== undefined) {
-      conversationId = (await this.conversations.openDirect(userId, input.recipient_id)).id
-    } else {
-      conversationId = (await this.conversations.membership(input.conversation_id!, userId)).conversation_id
-    }
-    if (input.reply_to_id !== undefined) {
-      const target = await this.db.selectFrom('messages').select('id').where('id', '=', input.reply_to_id).where('conversation_id', '=', conversationId).executeTakeFirst()
-      if (!target) throw badRequest('reply_to_id is not a message of this conversation', 'INVALID_REPLY')
-    }
+    const conversationId = input.recipient_id !== undefined ? (await this.conversations.openDirect(userId, input.recipient_id)).id : input.conversation_id!
+    let result
     try {
-      const message = await this.writer.insert({
+      result = await this.writer.insert({
         conversation_id: conversationId,
         sender_id: userId,
         message_type: file?.message_type ?? 'text',
@@ -83,15 +75,17 @@ export class MessagesService {
         file_size: file?.file_size ?? null,
         mime_type: file?.mime_type ?? null,
       })
-      return { message, created: true }
     } catch (err) {
-      // A concurrent retry with the same client_id won the race: answer with its message.
+      // A concurrent retry with the same client_id committed first: answer with its message.
       if ((err as { constraint?: string }).constraint === 'messages_client_id') {
         const earlier = await this.byClientId(userId, input.client_id!)
         if (earlier) return { message: earlier, created: false }
       }
       throw err
     }
+    if (result) return result
+    await this.conversations.membership(conversationId, userId)
+    throw badRequest('reply_to_id is not a message of this conversation', 'INVALID_REPLY')
   }
 
   private async byClientId(userId: string, clientId: string): Promise<Message | undefined> {

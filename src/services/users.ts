@@ -7,6 +7,7 @@ import type { PublicUser, User } from '../schemas/users.ts'
 import { normalizeName } from '../text.ts'
 import { fileIdOf, fileUrl } from './files.ts'
 import { hashPassword, verifyPassword } from './passwords.ts'
+import type { OpenSessions } from './open-sessions.ts'
 import { endSessions } from './sessions.ts'
 
 type UserRow = Selectable<UsersTable>
@@ -63,7 +64,11 @@ export function userConflict(err: unknown): never {
 }
 
 export class UsersService {
-  constructor(private readonly db: DB) {}
+  constructor(
+    private readonly db: DB,
+    /** Told of the sessions and accounts this instance ends, once committed: their next request here is refused. */
+    private readonly open: OpenSessions,
+  ) {}
 
   async create(input: { username: string; password: string; email?: string; display_name?: string }): Promise<UserRow> {
     const display_name = input.display_name === undefined ? input.username : displayName(input.display_name)
@@ -128,10 +133,11 @@ export class UsersService {
         .executeTakeFirstOrThrow()
         .catch(userConflict)
       // A new password ends every other session with it: whoever knew the old one is signed out.
-      if (changes.password_hash) await endSessions(trx, id, { except: currentSession })
-      return row
+      const ended = changes.password_hash ? await endSessions(trx, id, { except: currentSession }) : []
+      return { row, ended }
     })
-    return toUser(user)
+    this.open.forgetSessions(user.ended)
+    return toUser(user.row)
   }
 
   private async checkCurrentPassword(id: string, currentPassword: string | undefined): Promise<void> {
@@ -150,6 +156,7 @@ export class UsersService {
       // Every instance closes this user's open sockets (on commit).
       await sql`SELECT pg_notify('parley_ephemeral', ${JSON.stringify({ type: 'account_deleted', user_id: id })})`.execute(trx)
     })
+    this.open.forgetUser(id)
   }
 
   /** Active users whose username or display name contains the query, as the viewer may see them. */
