@@ -188,3 +188,22 @@ t.test('while the listener is down (ends may be missed) nothing is trusted', asy
   await sql`UPDATE sessions SET ended_at = now() WHERE id = ${sessionIdOf(alice.token)}`.execute(app.db)
   t.equal((await client(app, alice).get('/users/me')).json().code, 'SESSION_ENDED', 'asked again, and refused')
 })
+
+t.test('a session ended while its socket is still being let in closes that socket as soon as it opens', async (t) => {
+  const { app, url, base } = await buildLiveApp(t)
+  const username = `upgrading_${process.pid}`
+  const mine = await register(app, username)
+  const theirs = await login(app, username)
+  // Memberships load during the upgrade: with participants locked, the upgrade waits there.
+  const locker = new pg.Client({ connectionString: url })
+  await locker.connect()
+  t.teardown(() => locker.end())
+  await locker.query('BEGIN; LOCK TABLE participants IN ACCESS EXCLUSIVE MODE')
+  const opening = WsClient.open(base, theirs.token)
+  while (app.realtime.hub.socketCount === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal((await client(app, mine).delete(`/auth/sessions/${sessionIdOf(theirs.token)}`)).statusCode, 204, 'the session ends meanwhile')
+  await locker.query('COMMIT')
+  const ws = await opening
+  t.teardown(() => ws.close())
+  t.match(await ws.closedWith(), { code: 4401 }, 'the socket is closed once open')
+})

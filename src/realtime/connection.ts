@@ -34,6 +34,8 @@ export class Connection {
   private seqs: Map<string, number> | undefined
   /** While a resume replays, live frames wait here. */
   held: Frame[] | undefined
+  /** A close asked for before the socket was attached. */
+  private closing: { code: number; reason: string } | undefined
   private expiry: NodeJS.Timeout | undefined
   /** A pong came since the last ping (the socket's heartbeat). */
   alive = false
@@ -69,6 +71,7 @@ export class Connection {
 
   attach(socket: WebSocket): void {
     this.socket = socket
+    if (this.closing) return this.close(this.closing.code, this.closing.reason)
     this.renew(this.credentials)
     const early = this.early
     this.early = undefined
@@ -86,8 +89,12 @@ export class Connection {
   }
 
   close(code: number, reason: string): void {
-    // Before the upgrade completes, the timer is its deadline, which must still run.
-    if (!this.socket) return
+    // Before the upgrade completes (the session ended, the account was deleted meanwhile), the socket is closed
+    // as soon as it is attached; the timer, its deadline, must still run.
+    if (!this.socket) {
+      this.closing = { code, reason }
+      return
+    }
     clearTimeout(this.expiry)
     this.socket.close(code, reason)
   }
