@@ -114,7 +114,11 @@ const INSERT_MESSAGES = `
           file_id uuid, file_url text, file_name text, file_size bigint, mime_type text, i int)
       ),
       earlier AS (
-        SELECT r.id, parley_message_json(m) AS message FROM r JOIN messages m ON m.sender_id = r.sender_id AND m.client_id = r.client_id
+        -- Probed per row through messages_client_id (a partial index: its predicate is spelled out for the plan).
+        SELECT r.id, e.message FROM r CROSS JOIN LATERAL (
+          SELECT parley_message_json(m) AS message FROM messages m
+          WHERE m.sender_id = r.sender_id AND m.client_id = r.client_id AND m.client_id IS NOT NULL LIMIT 1) e
+        WHERE r.client_id IS NOT NULL
       ),
       ins AS (
         INSERT INTO messages (id, conversation_id, sender_id, message_type, content, reply_to_id, client_id, file_id, file_url, file_name, file_size, mime_type)
