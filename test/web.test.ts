@@ -1,6 +1,7 @@
+import { tmpdir } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core'
 import t from 'tap'
@@ -12,7 +13,11 @@ import { call, startServer, stopServer } from './processes.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const WAIT = 20_000
-const SCREENSHOTS = path.resolve(import.meta.dirname, '../docs/screenshots')
+// The README's screenshots are refreshed on request only (`UPDATE_SCREENSHOTS=1 npx tap test/web.test.ts`): a
+// plain run writes them to a temporary folder, so that `npm test` leaves the tree as it found it.
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1'
+  ? path.resolve(import.meta.dirname, '../docs/screenshots')
+  : path.join(tmpdir(), `parley-screenshots-${process.pid}`)
 const ENV = {
   JWT_SECRET: 'web-test-secret-that-is-at-least-32-chars',
   PRESENCE_HEARTBEAT: '500',
@@ -128,6 +133,7 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await item.filter({ hasText: 'Hello Bob' }).locator('.badge', { hasText: '1' }).waitFor({ timeout: WAIT })
   await item.locator('.dot.online').waitFor({ timeout: WAIT })
   await mkdir(SCREENSHOTS, { recursive: true })
+  if (process.env.UPDATE_SCREENSHOTS !== '1') t.teardown(() => rm(SCREENSHOTS, { recursive: true, force: true }))
   await bob.screenshot({ path: path.join(SCREENSHOTS, 'conversation-list.png') })
   await item.click()
   await bubble(bob, 'Hello Bob', 'theirs').waitFor({ timeout: WAIT })
