@@ -4,7 +4,7 @@ import { type Kysely, sql } from 'kysely'
 
 // The SQL the database runs on its own (triggers/*.sql: functions and triggers, each file idempotent) is
 // applied as repeatable scripts, as Flyway does: after the versioned migrations, each script whose text changed
-// since it was last applied is run again. Versioned migrations never read these files, so what a migration did
+// since it was last applied is run again, and so is each script after it. Versioned migrations never read these files, so what a migration did
 // stays what it did; a script is free to name any column the migrations have made.
 // Order matters where one script calls another's functions at creation (SQL-language bodies are checked then).
 export const SCRIPTS = ['conversation-events', 'messages', 'participants', 'read-receipts', 'conversations', 'presence', 'event-replay'] as const
@@ -26,7 +26,10 @@ export async function applyRepeatable(db: Kysely<any>): Promise<string[]> {
     const applied = new Map(
       (await sql<{ name: string; checksum: string }>`SELECT name, checksum FROM parley_repeatable`.execute(trx)).rows.map((r) => [r.name, r.checksum]),
     )
-    const changed = scripts.filter((s) => applied.get(s.name) !== s.checksum)
+    // A changed script runs again with every script after it: a later one may build on what it drops and
+    // makes again (a view on a function, dropped with it).
+    const first = scripts.findIndex((s) => applied.get(s.name) !== s.checksum)
+    const changed = first < 0 ? [] : scripts.slice(first)
     for (const s of changed) {
       await sql.raw(s.text).execute(trx)
       await sql`INSERT INTO parley_repeatable (name, checksum) VALUES (${s.name}, ${s.checksum})

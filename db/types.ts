@@ -136,7 +136,7 @@ export interface Database {
   read_receipts: ReadReceiptsTable
   conversation_events: ConversationEventsTable
   /** The log as a reader is served it (triggers/event-replay.sql). */
-  parley_served_events: ConversationEventsTable
+  parley_served_events: ConversationEventsTable & { payload_text: string }
 }
 
 export type UserRow = Selectable<UsersTable>

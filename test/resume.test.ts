@@ -137,3 +137,27 @@ t.test('one resume at a time per socket', async (t) => {
   t.equal(wb.count(ofType('resumed')), 1, 'only the first is answered')
   t.equal(wb.count((f) => f.type === 'new_message'), 10, 'in full')
 })
+
+t.test('text that JSON must escape arrives intact over REST, live and in a replay', async (t) => {
+  const { app, open } = await buildLiveApp(t)
+  const [alice, bob] = [await register(app), await register(app)]
+  const as = client(app, alice)
+  const conv = (await as.post('/conversations', { participant_ids: [bob.user.id] })).json().id
+  const wb = await open(bob)
+  const content = 'he said "hi" \\ back\\slash\nnew line\ttab \u0001 \u2028 </script> é 👩‍👩‍👧 {"json":true}'
+  const clientId = 'id with "quotes" and \\'
+  const sent = await as.post('/messages', { conversation_id: conv, content, client_id: clientId })
+  t.equal(sent.statusCode, 201)
+  t.equal(sent.json().content, content, 'the answer')
+  t.equal(sent.json().client_id, clientId, 'the client_id in the answer')
+  const live = await wb.next((f) => f.type === 'new_message')
+  t.same(live.data, sent.json(), 'the live frame is the message the sender was answered')
+  const history = (await client(app, bob).get(`/conversations/${conv}/messages`)).json()
+  t.same(history.find((m: { id: string }) => m.id === sent.json().id), sent.json(), 'the history')
+
+  const wb2 = await open(bob)
+  wb2.send({ type: 'resume', conversations: { [conv]: 0 } })
+  await wb2.next(ofType('resumed'))
+  const replayed = wb2.frames.find((f) => f.type === 'new_message')
+  t.same(replayed?.data, sent.json(), 'the replayed frame is the same message, to the byte of its content')
+})

@@ -1,8 +1,9 @@
 -- The per-conversation event log: shared functions used by every table's triggers.
 
 -- Times leave the database as ISO-8601 UTC with milliseconds, the same text the REST side sends.
+-- STABLE as to_char is: a function declared more constant than its body is not inlined, and costs a call per row.
 CREATE OR REPLACE FUNCTION parley_iso(ts timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
   SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
 
@@ -27,17 +28,21 @@ $$;
 -- `ts` (epoch milliseconds, the wall clock at this statement, so just before commit) is in the notification
 -- only: the listener-lag metric measures from it to the frame sent.
 DROP FUNCTION IF EXISTS parley_log_event(uuid, bigint, text, jsonb);
-CREATE OR REPLACE FUNCTION parley_log_event(conv uuid, event_seq bigint, event_type text, stored jsonb, announced jsonb) RETURNS void
+DROP FUNCTION IF EXISTS parley_log_event(uuid, bigint, text, jsonb, jsonb);
+DROP FUNCTION IF EXISTS parley_log_event(uuid, bigint, text, jsonb, json);
+-- `announced` is JSON text, spliced into the notification as it is (see parley_message_text).
+CREATE OR REPLACE FUNCTION parley_log_event(conv uuid, event_seq bigint, event_type text, stored jsonb, announced text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
+  head text;
   note text;
 BEGIN
   INSERT INTO conversation_events (conversation_id, seq, type, payload)
   VALUES (conv, event_seq, event_type, stored);
-  note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type,
-    'ts', (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'data', announced)::text;
+  head := '{"conversation_id":"' || conv || '","seq":' || event_seq || ',"type":' || to_json(event_type);
+  note := head || ',"ts":' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint || ',"data":' || announced || '}';
   IF octet_length(note) > 7000 THEN
-    note := json_build_object('conversation_id', conv, 'seq', event_seq, 'type', event_type)::text;
+    note := head || '}';
   END IF;
   PERFORM pg_notify('parley_events', note);
 END

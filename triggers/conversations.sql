@@ -14,7 +14,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
   event jsonb := jsonb_build_object('conversation_id', NEW.id, 'name', NEW.name, 'avatar_url', NEW.avatar_url, 'by', parley_actor());
 BEGIN
-  PERFORM parley_log_event(NEW.id, NEW.last_seq, 'conversation_updated', event, event);
+  PERFORM parley_log_event(NEW.id, NEW.last_seq, 'conversation_updated', event, event::text);
   RETURN NULL;
 END
 $$;

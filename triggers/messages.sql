@@ -1,12 +1,27 @@
--- The API's Message object, built from a row; the REST side sends the same fields.
-CREATE OR REPLACE FUNCTION parley_message_json(m messages) RETURNS jsonb
+-- The API's Message object, built from a row; the REST side sends the same fields. Every message that leaves
+-- the database is built here (an answer, a notification, a replay), so it is built as text: a concatenation
+-- costs half of json_build_object and a third of jsonb_build_object, which look up each argument's type per row.
+-- Strings go through to_json (escaped); ids, numbers and booleans need no escaping.
+-- parley_message_text is the text, for what is sent on as text (a notification, a replay); parley_message_json
+-- the same as json, for what is read as a value (the REST side).
+DROP FUNCTION IF EXISTS parley_message_json(messages) CASCADE;
+DROP FUNCTION IF EXISTS parley_message_text(messages) CASCADE;
+CREATE FUNCTION parley_message_text(m messages) RETURNS text
 LANGUAGE sql STABLE AS $$
-  SELECT jsonb_build_object(
-    'id', m.id, 'conversation_id', m.conversation_id, 'sender_id', m.sender_id, 'seq', m.seq,
-    'message_type', m.message_type, 'content', m.content,
-    'file_url', m.file_url, 'file_name', m.file_name, 'file_size', m.file_size, 'mime_type', m.mime_type,
-    'reply_to_id', m.reply_to_id, 'client_id', m.client_id, 'is_edited', m.is_edited, 'is_deleted', m.is_deleted,
-    'created_at', parley_iso(m.created_at), 'updated_at', parley_iso(m.updated_at), 'system', m.system_event)
+  SELECT ('{"id":"' || m.id || '","conversation_id":"' || m.conversation_id
+    || '","sender_id":' || coalesce('"' || m.sender_id || '"', 'null') || ',"seq":' || m.seq
+    || ',"message_type":' || to_json(m.message_type::text) || ',"content":' || coalesce(to_json(m.content)::text, 'null')
+    || ',"file_url":' || coalesce(to_json(m.file_url)::text, 'null') || ',"file_name":' || coalesce(to_json(m.file_name)::text, 'null')
+    || ',"file_size":' || coalesce(m.file_size::text, 'null') || ',"mime_type":' || coalesce(to_json(m.mime_type)::text, 'null')
+    || ',"reply_to_id":' || coalesce('"' || m.reply_to_id || '"', 'null') || ',"client_id":' || coalesce(to_json(m.client_id)::text, 'null')
+    || ',"is_edited":' || m.is_edited || ',"is_deleted":' || m.is_deleted
+    || ',"created_at":"' || parley_iso(m.created_at) || '","updated_at":"' || parley_iso(m.updated_at)
+    || '","system":' || coalesce(m.system_event::text, 'null') || '}')
+$$;
+
+CREATE FUNCTION parley_message_json(m messages) RETURNS json
+LANGUAGE sql STABLE AS $$
+  SELECT parley_message_text(m)::json
 $$;
 
 -- A new message takes the next seq of its conversation and marks the conversation active.
@@ -24,7 +39,7 @@ $$;
 CREATE OR REPLACE FUNCTION parley_messages_after_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM parley_log_event(NEW.conversation_id, NEW.seq, 'new_message', jsonb_build_object('message_id', NEW.id), parley_message_json(NEW));
+  PERFORM parley_log_event(NEW.conversation_id, NEW.seq, 'new_message', jsonb_build_object('message_id', NEW.id), parley_message_text(NEW));
   RETURN NULL;
 END
 $$;
@@ -42,7 +57,7 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM parley_log_event(NEW.conversation_id, parley_next_seq(NEW.conversation_id), event_type,
-    jsonb_build_object('message_id', NEW.id), parley_message_json(NEW));
+    jsonb_build_object('message_id', NEW.id), parley_message_text(NEW));
   RETURN NULL;
 END
 $$;

@@ -28,7 +28,7 @@ BEGIN
   event := jsonb_build_object('conversation_id', p.conversation_id, 'user_id', p.user_id, 'role', p.role, 'by', parley_actor());
   event_seq := parley_next_seq(p.conversation_id);
   PERFORM parley_log_event(p.conversation_id, event_seq, event_type,
-    CASE WHEN TG_OP = 'DELETE' THEN event || jsonb_build_object('cleared_seq', p.cleared_seq) ELSE event END, event);
+    CASE WHEN TG_OP = 'DELETE' THEN event || jsonb_build_object('cleared_seq', p.cleared_seq) ELSE event END, event::text);
   IF TG_OP = 'INSERT' THEN
     UPDATE participants SET joined_seq = event_seq - 1 WHERE conversation_id = p.conversation_id AND user_id = p.user_id;
   END IF;

@@ -4,7 +4,7 @@ DECLARE
   event jsonb := jsonb_build_object('conversation_id', NEW.conversation_id, 'message_id', NEW.message_id,
                                     'user_id', NEW.user_id, 'read_at', parley_iso(NEW.read_at));
 BEGIN
-  PERFORM parley_log_event(NEW.conversation_id, parley_next_seq(NEW.conversation_id), 'message_read', event, event);
+  PERFORM parley_log_event(NEW.conversation_id, parley_next_seq(NEW.conversation_id), 'message_read', event, event::text);
   RETURN NULL;
 END
 $$;

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { CLOSE, type Frame } from './protocol.ts'
 
@@ -28,6 +29,9 @@ const MAX_HELD_FRAMES = 10_000
  */
 export class Connection {
   private socket: WebSocket | undefined
+  /** The TCP socket under it, corked while a replay writes a page. */
+  private tcp: Socket | undefined
+  private corked = false
   /** [frame type, text], written once the socket is attached. */
   private early: Array<[string, string]> | undefined
   /** Highest seq sent per conversation (made at the first event). */
@@ -69,8 +73,9 @@ export class Connection {
     this.expiry.unref()
   }
 
-  attach(socket: WebSocket): void {
+  attach(socket: WebSocket, tcp?: Socket): void {
     this.socket = socket
+    this.tcp = tcp
     if (this.closing) return this.close(this.closing.code, this.closing.reason)
     this.renew(this.credentials)
     const early = this.early
@@ -120,10 +125,32 @@ export class Connection {
   async drained(): Promise<boolean> {
     const socket = this.socket
     if (!socket) return true
-    while (socket.readyState === socket.OPEN && socket.bufferedAmount > this.shared.maxBufferedBytes / 2) {
-      await new Promise((resolve) => setTimeout(resolve, 5))
+    if (socket.bufferedAmount > this.shared.maxBufferedBytes / 2) {
+      // What is corked does not drain.
+      this.uncork()
+      while (socket.readyState === socket.OPEN && socket.bufferedAmount > this.shared.maxBufferedBytes / 2) {
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
     }
     return socket.readyState === socket.OPEN
+  }
+
+  /** Whether a writer should wait for `drained()` before sending more. */
+  get backedUp(): boolean {
+    return this.socket !== undefined && this.socket.bufferedAmount > this.shared.maxBufferedBytes / 2
+  }
+
+  /** Frames sent until `uncork()` leave in one write, not one system call each (a replay's page). */
+  cork(): void {
+    if (this.corked || !this.tcp) return
+    this.corked = true
+    this.tcp.cork()
+  }
+
+  uncork(): void {
+    if (!this.corked) return
+    this.corked = false
+    this.tcp!.uncork()
   }
 
   private write(type: string, text: string): void {

@@ -6,8 +6,8 @@ import { AppError } from '../errors.ts'
 import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
 import type { Presence } from './presence.ts'
-import { CLOSE, type Frame } from './protocol.ts'
-import { replayEvents, replayWindows } from './replay.ts'
+import { CLOSE, eventFrameText, type Frame } from './protocol.ts'
+import { replayPages, replayWindows } from './replay.ts'
 
 export interface HubOptions {
   /** A socket whose unsent bytes exceed this is closed (CLOSE.TOO_SLOW) rather than buffered further. */
@@ -254,14 +254,21 @@ export class Hub {
       // Seqs the client has seen are remembered only for conversations it is in: nothing else is kept per id.
       for (const [conv, seq] of Object.entries(seen)) if (mine.has(conv) && (conn.sent.get(conv) ?? 0) < seq) conn.sent.set(conv, seq)
       for (const window of await replayWindows(this.db, conn.userId, seen)) {
-        for await (const e of replayEvents(this.db, window, this.opts.replayPageSize ?? 500)) {
-          if (!(await conn.drained())) return
-          const frame = await this.frameFor(e, conn.userId)
-          if (frame) conn.deliver(frame)
+        for await (const page of replayPages(this.db, window, this.opts.replayPageSize ?? 500)) {
+          conn.cork()
+          for (const e of page) {
+            if (conn.backedUp && !(await conn.drained())) return
+            if (CONVERSATION_FRAMES.has(e.type)) {
+              const frame = await this.frameFor({ ...e, payload: undefined }, conn.userId)
+              if (frame) conn.deliver(frame)
+            } else conn.deliver({ type: e.type, conversation_id: e.conversation_id, seq: e.seq }, eventFrameText(e.type, e.conversation_id, e.seq, e.json))
+          }
+          conn.uncork()
         }
         if (!mine.has(window.conversation_id)) conn.sent.delete(window.conversation_id)
       }
     } finally {
+      conn.uncork()
       for (const frame of held) conn.deliver(frame)
       conn.held = undefined
     }

@@ -14,6 +14,11 @@ export interface Frame {
   code?: string
 }
 
+/** An event's frame as text, around its `data` already serialized (as a replay reads it from the log). */
+export function eventFrameText(type: string, conversationId: string, seq: number, dataJson: string): string {
+  return `{"type":${JSON.stringify(type)},"conversation_id":"${conversationId}","seq":${seq},"data":${dataJson}}`
+}
+
 /** Close codes: WebSocket's own, and ours (4000–4999 is the application range). */
 export const CLOSE = {
   GOING_AWAY: 1001,

@@ -121,7 +121,7 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
     socket.on('pong', onPong)
     socket.on('close', onClose)
     socket.on('message', onMessage)
-    conn.attach(socket)
+    conn.attach(socket, request.raw.socket)
   })
 }
 

@@ -137,7 +137,7 @@ const messages = (trx: Trx, userId: string) =>
   trx
     .selectFrom('participants as p')
     .innerJoin('messages as m', 'm.conversation_id', 'p.conversation_id')
-    .select(sql<string>`(jsonb_build_object('reactions', '[]'::jsonb) || parley_message_json(m))::text`.as('json'))
+    .select(sql<string>`(jsonb_build_object('reactions', '[]'::jsonb) || parley_message_json(m)::jsonb)::text`.as('json'))
     .where('p.user_id', '=', userId)
     .where('m.sender_id', '=', userId)
     .orderBy('m.conversation_id')
