@@ -1,5 +1,6 @@
 import t from 'tap'
 import { buildLiveApp, dropListener, client, JWT_SECRET, register, sessionIdOf, type Session } from './helper.ts'
+import { PresenceFanout } from '../src/realtime/presence-fanout.ts'
 import type { Frame } from './ws-client.ts'
 
 // Real sockets against a listening app on a real database. Multi-instance behaviour is in cluster.test.ts.
@@ -228,6 +229,53 @@ t.test('presence: online with a first socket, offline with the last, told to tho
   await ws.sync()
   t.notOk(ws.frames.some((f) => f.type === 'presence' && f.data.user_id === bob.user.id), 'a stranger is not told')
   t.equal(wa.count((f) => f.type === 'presence' && f.data.user_id === bob.user.id), 2, 'one online, one offline: no flapping')
+})
+
+t.test('presence in a storm: many users coming online at once, each told only to those who share a conversation', async (t) => {
+  const { app, open } = await live(t)
+  // Three groups of four, and a watcher in each; a user in two groups is told to both watchers.
+  const watchers = [await register(app), await register(app), await register(app)]
+  const people = await Promise.all(Array.from({ length: 9 }, () => register(app)))
+  const inGroup = (g: number) => [...people.slice(g * 3, g * 3 + 3), ...(g === 1 ? [people[0]] : [])]
+  for (let g = 0; g < 3; g++) await client(app, watchers[g]).post('/conversations', { is_group: true, name: `g${g}`, participant_ids: inGroup(g).map((p) => p.user.id) })
+  const ws = await Promise.all(watchers.map((w) => open(w)))
+  await Promise.all(people.map((p) => open(p)))
+  for (let g = 0; g < 3; g++) {
+    const want = inGroup(g).map((p) => p.user.id).sort()
+    const seen = await ws[g].until((frames) => {
+      const online = [...new Set(frames.filter((f) => f.type === 'presence' && f.data.is_online).map((f) => f.data.user_id as string))].sort()
+      return online.length >= want.length && online
+    })
+    t.same(seen, want, `watcher ${g} is told of its group's members coming online`)
+  }
+  for (const w of ws) await w.sync()
+  for (let g = 0; g < 3; g++) {
+    const members = new Set(inGroup(g).map((p) => p.user.id))
+    const told = ws[g].frames.filter((f) => f.type === 'presence').map((f) => f.data.user_id as string)
+    t.ok(told.every((id) => members.has(id)), `watcher ${g} hears of nobody outside its group`)
+    t.equal(told.length, members.size, `watcher ${g} is told once per member`)
+  }
+})
+
+t.test('presence changes of one turn are routed together, each to whom it concerns', async (t) => {
+  const { app } = await live(t)
+  const [alice, bob, carol, dan] = [await register(app), await register(app), await register(app), await register(app)]
+  const ab = (await client(app, alice).post('/conversations', { participant_ids: [bob.user.id] })).json().id
+  const cd = (await client(app, carol).post('/conversations', { participant_ids: [dan.user.id] })).json().id
+  // Alice and Carol are the local users here; Bob and Dan change.
+  const local = new Map([[ab, new Set([alice.user.id, bob.user.id])], [cd, new Set([carol.user.id])]])
+  const sent: Array<[string, unknown]> = []
+  const fanout = new PresenceFanout(app.db, { members: (c) => local.get(c), sendToUser: (u, f) => sent.push([u, f.data]) })
+  const change = (user: Session, online: boolean) => ({ type: 'presence' as const, user_id: user.user.id, is_online: online, last_seen: null })
+  fanout.push(change(bob, true))
+  fanout.push(change(dan, true))
+  fanout.push(change(bob, false))
+  await fanout.delivered()
+  t.same(sent, [
+    [alice.user.id, { user_id: bob.user.id, is_online: true, last_seen: null }],
+    [carol.user.id, { user_id: dan.user.id, is_online: true, last_seen: null }],
+    [alice.user.id, { user_id: bob.user.id, is_online: false, last_seen: null }],
+  ], 'in order, each to the local users who share a conversation with the one who changed, never to that user')
 })
 
 t.test('no subscribe race: an event committed right after the socket opens reaches it', async (t) => {

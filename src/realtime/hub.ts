@@ -1,4 +1,3 @@
-import { sql } from 'kysely'
 import { Connection, type ConnectionShared, type Credentials } from './connection.ts'
 import type { DB } from '../database.ts'
 import type { ConversationsService } from '../services/conversations.ts'
@@ -7,6 +6,7 @@ import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
 import type { Presence } from './presence.ts'
 import { CLOSE, eventFrameText, type Frame } from './protocol.ts'
+import { PresenceFanout } from './presence-fanout.ts'
 import { replayPages, replayWindows } from './replay.ts'
 
 export interface HubOptions {
@@ -43,6 +43,7 @@ export class Hub {
   private readonly chains = new Map<string, Promise<void>>()
   private readonly typingTimers = new Map<string, NodeJS.Timeout>()
   private readonly shared: ConnectionShared
+  private readonly presenceFanout: PresenceFanout
 
   constructor(
     private readonly db: DB,
@@ -52,6 +53,10 @@ export class Hub {
     private readonly opts: HubOptions,
   ) {
     this.shared = { maxBufferedBytes: opts.maxBufferedBytes, framesSent: new Map(), stats: { tooSlow: 0 } }
+    this.presenceFanout = new PresenceFanout(db, {
+      members: (conv) => this.members.get(conv),
+      sendToUser: (userId, frame, text) => this.sendToUser(userId, frame, text),
+    })
     listener.on('event', (e: ConversationEvent) => this.chain(e.conversation_id, () => this.onEvent(e)))
     listener.on('ephemeral', (e: EphemeralEvent) => this.onEphemeral(e))
   }
@@ -192,10 +197,7 @@ export class Hub {
   }
 
   private onEphemeral(e: EphemeralEvent): void {
-    if (e.type === 'presence') {
-      void this.onPresence(e)
-      return
-    }
+    if (e.type === 'presence') return this.presenceFanout.push(e)
     if (e.type === 'account_deleted') {
       for (const conn of this.users.get(e.user_id as string)?.conns ?? []) conn.close(CLOSE.UNAUTHORIZED, 'account deleted')
       return
@@ -220,19 +222,6 @@ export class Hub {
     const frame: Frame = { type: 'typing_indicator', conversation_id: conv, data: { conversation_id: conv, user_id: e.user_id, is_typing: e.is_typing } }
     const text = JSON.stringify(frame)
     for (const userId of this.members.get(conv) ?? []) if (userId !== e.user_id) this.sendToUser(userId, frame, text)
-  }
-
-  /** A presence change goes to the local users who share a conversation with that user. */
-  private async onPresence(e: EphemeralEvent): Promise<void> {
-    const local = [...this.users.keys()].filter((id) => id !== e.user_id)
-    if (local.length === 0) return
-    const rows = await sql<{ user_id: string }>`
-      SELECT DISTINCT theirs.user_id FROM participants mine
-      JOIN participants theirs ON theirs.conversation_id = mine.conversation_id
-      WHERE mine.user_id = ${e.user_id} AND theirs.user_id = ANY (${local}::uuid[])`.execute(this.db).catch(() => ({ rows: [] }))
-    const frame: Frame = { type: 'presence', data: { user_id: e.user_id, is_online: e.is_online, last_seen: e.last_seen } }
-    const text = JSON.stringify(frame)
-    for (const r of rows.rows) this.sendToUser(r.user_id, frame, text)
   }
 
   private sendToUser(userId: string, frame: Frame, text = JSON.stringify(frame)): void {
