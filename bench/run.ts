@@ -35,7 +35,7 @@ const RATES = [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 
 const P99_LIMIT_MS = 100
 const IDLE_SOCKETS = QUICK ? 2_000 : 10_000
 const MISSED_EVENTS = QUICK ? 2_000 : 10_000
-const RESUME_RUNS = 5
+const RESUME_RUNS = 10
 
 // ---- one measured run ------------------------------------------------------------------------------------
 
@@ -182,7 +182,7 @@ async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boole
 }
 
 /** Memory per idle socket: one node, IDLE_SOCKETS sockets (each user in a group of 10), RSS before and after. */
-async function connectionsPhase(name: SystemName, ctx: Context, after?: (sys: Running, plan: Plan) => Promise<unknown>) {
+async function connectionsPhase(name: SystemName, ctx: Context) {
   const sys = name === 'parley' ? await startParley(ctx.urlFor(name), 1, { logDir: ctx.logDir }) : await STARTERS[name](ctx.urlFor(name), 1)
   try {
     const plan = await sys.seed(IDLE_SOCKETS / GROUP_SIZE, GROUP_SIZE)
@@ -195,7 +195,7 @@ async function connectionsPhase(name: SystemName, ctx: Context, after?: (sys: Ru
     await closeWorkers(workers)
     const result = { sockets: plan.sockets.length, rss_before_mb: round(before / 2 ** 20), rss_after_mb: round(rss / 2 ** 20), kb_per_socket: round((rss - before) / plan.sockets.length / 1024, 2) }
     log(`${name}: ${JSON.stringify(result)}`)
-    return { ...result, extra: await after?.(sys, plan) }
+    return result
   } finally {
     await sys.stop()
   }
@@ -203,11 +203,21 @@ async function connectionsPhase(name: SystemName, ctx: Context, after?: (sys: Ru
 
 /**
  * Resume: a member who missed MISSED_EVENTS messages reconnects and asks for them; events replayed per second.
- * After the idle sockets have gone and the instance has written their presence (so that the figure is the
- * replay's, not the disconnect storm's), RESUME_RUNS resumes one after another: the first is a cold instance's
- * (its code not yet optimized), the median is what a running instance does.
+ * On an instance of its own, doing nothing else (so that the figure is the replay's, not the garbage of another
+ * phase's 10,000 sockets), RESUME_RUNS resumes one after another: the first is a cold instance's (its code not
+ * yet optimized, its connections not yet prepared), the median is what a running instance does.
  */
-async function resumePhase(sys: Running, plan: Plan, databaseUrl: string) {
+async function resumePhase(ctx: Context) {
+  const databaseUrl = ctx.urlFor('parley')
+  const sys = await startParley(databaseUrl, 1, { logDir: ctx.logDir })
+  try {
+    return await resumeRuns(sys, await sys.seed(1, GROUP_SIZE), databaseUrl)
+  } finally {
+    await sys.stop()
+  }
+}
+
+async function resumeRuns(sys: Running, plan: Plan, databaseUrl: string) {
   const conversationId = plan.senders[0].body.conversation_id
   const db = new pg.Client({ connectionString: databaseUrl })
   await db.connect()
@@ -222,11 +232,6 @@ async function resumePhase(sys: Running, plan: Plan, databaseUrl: string) {
     `INSERT INTO messages (conversation_id, sender_id, message_type, content) SELECT $1, $2, 'text', 'missed ' || i FROM generate_series(1, $3::int) i`,
     [conversationId, sender, MISSED_EVENTS],
   )
-  for (let i = 0; i < 100; i++) {
-    const { rows: [left] } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM presence`)
-    if (left.n === 0) break
-    await new Promise((r) => setTimeout(r, 100))
-  }
   await db.end()
   const runs: number[] = []
   let replayed = 0
@@ -288,9 +293,9 @@ try {
   if (process.env.BENCH_ONLY) {
     for (const n of process.env.BENCH_ONLY.split(',') as Array<LoadName | 'sockets'>) {
       if (n === 'sockets') {
-        const parley = await connectionsPhase('parley', ctx, (sys, plan) => resumePhase(sys, plan, ctx.urlFor('parley')))
+        const parley = await connectionsPhase('parley', ctx)
         const peer = await connectionsPhase('peer', ctx)
-        log(`sockets: KB per idle socket parley ${parley.kb_per_socket}, peer ${peer.kb_per_socket}; resume ${JSON.stringify(parley.extra)}`)
+        log(`sockets: KB per idle socket parley ${parley.kb_per_socket}, peer ${peer.kb_per_socket}; resume ${JSON.stringify(await resumePhase(ctx))}`)
         continue
       }
       const r = await LOADS[n](ctx)
@@ -312,10 +317,10 @@ async function fullRun(ctx: Context) {
     ? await loadPhases('parley', ctx, { fanout: false, env: { MESSAGE_BATCH_MAX: '1' }, label: 'parley, one commit per message' })
     : undefined
   const memory: Record<string, Awaited<ReturnType<typeof connectionsPhase>>> = {}
-  memory.parley = await connectionsPhase('parley', ctx, (sys, plan) => resumePhase(sys, plan, ctx.urlFor('parley')))
+  memory.parley = await connectionsPhase('parley', ctx)
   memory.peer = await connectionsPhase('peer', ctx)
   memory.floor = await connectionsPhase('floor', ctx)
-  const resume = memory.parley.extra as Awaited<ReturnType<typeof resumePhase>>
+  const resume = await resumePhase(ctx)
 
   // ---- the table ----
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a')
