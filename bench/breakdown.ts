@@ -1,7 +1,7 @@
 // `npm run bench:breakdown`: where a send's time goes, in the database and in the instance. The same setup as
 // `npm run bench` (2 Parley nodes at the default LOG_LEVEL, 2,000 sockets in groups of 10, two load workers,
 // every send with a client_id), on an embedded PostgreSQL started with pg_stat_statements (this script only:
-// startEmbeddedPostgres's `flags`). It prints, and writes to bench/results/breakdown-<date>.json:
+// startEmbeddedPostgres's `flags`). It prints, and writes to bench/results/breakdown-<date>T<hhmm>.json:
 //
 //  1. per send path (POST /messages, WebSocket `send` frames), BREAKDOWN_SENDS messages at BREAKDOWN_RATE_LOW
 //     msg/s: every statement the database ran (pg_stat_statements, track=all, so the statements inside the
@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
-import { cpuSeconds, monoMs, root, round } from './lib.ts'
+import { cpuSeconds, monoMs, root, round, stamp } from './lib.ts'
 import { type Plan, startParley } from './systems.ts'
 import type { RunResult, Via } from './worker.ts'
 import { closeWorkers, connectWorkers, type Worker } from './workers.ts'
@@ -426,7 +426,8 @@ try {
   await mkdir(path.join(root, 'bench/results'), { recursive: true })
   // A run at another log level than the default is kept beside, not over, the default one.
   const level = process.env.BENCH_PARLEY_LOG_LEVEL
-  const name = `breakdown-${date}${level && level !== 'info' ? `-${level}` : ''}`
+  // One file per run (its start, to the minute): a run never overwrites another's figures.
+  const name = `breakdown-${stamp()}${level && level !== 'info' ? `-${level}` : ''}`
   say()
   say(`Breakdown took ${result.seconds} s; wrote bench/results/${name}.json and .md`)
   await writeFile(path.join(root, 'bench/results', `${name}.json`), `${JSON.stringify(result, null, 2)}\n`)

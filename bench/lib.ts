@@ -78,6 +78,9 @@ export function mintToken(sub: string, sid: string, ttlSeconds = 3600): string {
 /** Monotonic milliseconds, the same clock in every process of this machine (CLOCK_MONOTONIC). */
 export const monoMs = () => Number(process.hrtime.bigint()) / 1e6
 
+/** Now as a file name's stamp: 2026-12-01T1327 (UTC). */
+export const stamp = () => new Date().toISOString().slice(0, 16).replace(':', '')
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]

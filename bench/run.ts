@@ -1,7 +1,7 @@
 // `npm run bench`: Parley, the peer (Socket.IO + @socket.io/postgres-adapter) and the floor (bare
 // INSERT + NOTIFY → LISTEN → ws.send) under the same load, in one run, on one embedded PostgreSQL.
 // Load comes from separate worker processes (bench/worker.ts). Prints one table, writes
-// bench/results/<date>.json and docs/latency-vs-rate.svg.
+// bench/results/<date>T<hhmm>.json (one per run) and docs/latency-vs-rate.svg.
 //
 // Parley runs as users run it: at the default LOG_LEVEL (info; its log goes to a file per node), every send
 // with a `client_id`, every token naming an open session. Its rate limits are set out of the load's reach
@@ -18,7 +18,7 @@ import path from 'node:path'
 import pg from 'pg'
 import WebSocket from 'ws'
 import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
-import { cpuSeconds, mintToken, percentile, postgresPids, root, round, rssBytes } from './lib.ts'
+import { cpuSeconds, mintToken, percentile, postgresPids, root, round, rssBytes, stamp } from './lib.ts'
 import { renderPlot } from './plot.ts'
 import { type Plan, type Running, type SystemName, startFloor, startParley, startPeer } from './systems.ts'
 import type { RunResult, Via } from './worker.ts'
@@ -356,7 +356,8 @@ async function fullRun(ctx: Context) {
   console.log(`Resume: ${resume.replayed} of ${resume.missed} missed events replayed; ${resume.events_per_s} events/s (median of ${resume.runs} resumes; the first, on a cold instance: ${resume.first_events_per_s})`)
   console.log(`Idle sockets: ${IDLE_SOCKETS} on one node.  Total bench time ${((performance.now() - began) / 1000).toFixed(0)} s`)
 
-  const date = new Date().toISOString().slice(0, 10)
+  // One file per run (its end, to the minute): a run never overwrites another's figures.
+  const name = stamp()
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -373,10 +374,10 @@ async function fullRun(ctx: Context) {
   }
   if (!QUICK) {
     await mkdir(path.join(root, 'bench/results'), { recursive: true })
-    await writeFile(path.join(root, 'bench/results', `${date}.json`), `${JSON.stringify(result, null, 2)}\n`)
+    await writeFile(path.join(root, 'bench/results', `${name}.json`), `${JSON.stringify(result, null, 2)}\n`)
     const series: Record<string, Step[]> = { parley: p.sweep, 'parley, ws send': w.sweep, peer: s.sweep, floor: f.sweep }
     if (unbatched) series['parley, 1 commit/msg'] = unbatched.sweep
     await writeFile(path.join(root, 'docs/latency-vs-rate.svg'), renderPlot(series, P99_LIMIT_MS))
-    console.log(`wrote bench/results/${date}.json and docs/latency-vs-rate.svg`)
+    console.log(`wrote bench/results/${name}.json and docs/latency-vs-rate.svg`)
   }
 }
