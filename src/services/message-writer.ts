@@ -107,7 +107,7 @@ export class MessageWriter {
   }
 }
 
-const INSERT_MESSAGES = `
+export const INSERT_MESSAGES = `
       WITH r AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
           id uuid, conversation_id uuid, sender_id uuid, message_type text, content text, reply_to_id uuid, client_id text,
@@ -125,8 +125,10 @@ const INSERT_MESSAGES = `
         SELECT r.id, r.conversation_id, r.sender_id, r.message_type, r.content, r.reply_to_id, r.client_id, r.file_id, r.file_url, r.file_name, r.file_size, r.mime_type
         FROM r
         WHERE r.id NOT IN (SELECT id FROM earlier)
-          AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id)
-          AND (r.reply_to_id IS NULL OR EXISTS (SELECT 1 FROM messages t WHERE t.id = r.reply_to_id AND t.conversation_id = r.conversation_id))
+          -- Scalar subqueries, probed per row by primary key. As EXISTS they became a hash join on a scan of
+          -- participants and a hash of every message, costs that grew with the tables.
+          AND (SELECT true FROM participants p WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id)
+          AND (r.reply_to_id IS NULL OR (SELECT t.conversation_id = r.conversation_id FROM messages t WHERE t.id = r.reply_to_id))
         ORDER BY r.conversation_id, r.i
         RETURNING id, parley_message_json(messages) AS message
       )
