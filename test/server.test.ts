@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
@@ -57,3 +57,45 @@ t.test('a bad configuration is one line and exit code 1', async (t) => {
   t.match(stderr.trim(), /^Invalid configuration: .*PORT/)
   t.equal(stderr.trim().split('\n').length, 1, 'one line')
 })
+
+t.test('SIGTERM to `npm start` alone, as a process manager sends it, stops the server and its database', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'parley-data-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  const npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...BASE_ENV, PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: string[] = []
+  const pids = new Set<number>()
+  t.teardown(() => {
+    for (const pid of pids) alive(pid) && process.kill(pid, 'SIGKILL')
+  })
+  await new Promise<void>((resolve, reject) => {
+    npm.on('exit', (code) => reject(new Error(`npm start exited with ${code}: ${lines.join('\n')}`)))
+    for (const stream of [npm.stdout!, npm.stderr!]) {
+      stream.setEncoding('utf8').on('data', (chunk: string) => {
+        lines.push(chunk)
+        if (/API docs at/.test(lines.join(''))) resolve()
+      })
+    }
+  })
+  npm.removeAllListeners('exit')
+  const server = Number(/"pid":(\d+)/.exec(lines.join(''))![1])
+  const postmaster = Number((await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])
+  pids.add(server).add(postmaster)
+  t.ok(alive(server) && alive(postmaster), 'the server and its PostgreSQL run')
+  const exited = once(npm, 'exit')
+  npm.kill('SIGTERM')
+  const [code] = await exited
+  t.equal(code, 0, 'npm exits 0')
+  t.notOk(alive(server), 'the server is gone')
+  t.notOk(alive(postmaster), 'and so is its PostgreSQL')
+  t.notMatch(lines.join(''), /"level":5\d/, 'no error on the way out')
+})
+
+/** Whether a process of this pid is still running. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
