@@ -377,7 +377,6 @@ async function profilePhase(databaseUrl: string, via: Via, workDir: string) {
 const began = performance.now()
 const work = await mkdtemp(path.join(tmpdir(), 'parley-breakdown-'))
 const database = await startEmbeddedPostgres(work, {
-  persistent: false,
   flags: [
     '-c', 'shared_preload_libraries=pg_stat_statements',
     '-c', 'pg_stat_statements.track=all',

@@ -81,7 +81,7 @@ async function server() {
   const log = (s: string) => console.log(`[idle-sockets] ${s}`)
 
   const dir = await mkdtemp(path.join(tmpdir(), 'parley-idle-'))
-  const embedded = await startEmbeddedPostgres(dir, { persistent: false })
+  const embedded = await startEmbeddedPostgres(dir)
   try {
     const admin = new pg.Client({ connectionString: embedded.adminUrl })
     await admin.connect()
@@ -596,7 +596,7 @@ async function spawned() {
   const tree = path.resolve(process.env.IDLE_TREE ?? path.join(path.dirname(self), '..'))
   const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024
   const dir = await mkdtemp(path.join(tmpdir(), 'parley-idle-'))
-  const embedded = await startEmbeddedPostgres(dir, { persistent: false })
+  const embedded = await startEmbeddedPostgres(dir)
   try {
     const admin = new pg.Client({ connectionString: embedded.adminUrl })
     await admin.connect()

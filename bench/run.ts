@@ -274,7 +274,7 @@ const LOADS: Record<LoadName, (ctx: Context) => ReturnType<typeof loadPhases>> =
 
 const began = performance.now()
 const dir = await mkdtemp(path.join(tmpdir(), 'parley-bench-'))
-const database = await startEmbeddedPostgres(dir, { persistent: false })
+const database = await startEmbeddedPostgres(dir)
 try {
   const postmasterPid = Number((await readFile(path.join(dir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])
   const admin = new pg.Client({ connectionString: database.adminUrl })

@@ -96,7 +96,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   }
 
   try {
-    database = opts.databaseUrl ? undefined : await startEmbeddedPostgres(path.join(dir, 'db'), { persistent: false })
+    database = opts.databaseUrl ? undefined : await startEmbeddedPostgres(path.join(dir, 'db'))
     const databaseUrl = opts.databaseUrl ?? database!.url
     const env = {
       ...base,

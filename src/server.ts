@@ -85,8 +85,24 @@ const { app, close } = await start(config).catch((err) => {
   process.exit(1)
 })
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+// Errors and signals end the same way: a graceful close, with a deadline. Signals are taken here, not by
+// close-with-grace, because npm passes on the signal it gets: under `npm start` one Ctrl+C arrives twice (from
+// the terminal and from npm). A repeat within a second is that echo; a later one is someone insisting.
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+const grace = closeWithGrace({ delay: 10_000, skip: [...SIGNALS] }, async ({ err }) => {
   if (err) app.log.error({ err }, 'shutting down after an error')
-  else app.log.info(`${signal} received, shutting down`)
   await close()
 })
+let stopping: number | undefined
+for (const signal of SIGNALS) {
+  process.on(signal, () => {
+    if (stopping === undefined) {
+      stopping = Date.now()
+      app.log.info(`${signal} received, shutting down`)
+      void grace.close()
+    } else if (Date.now() - stopping > 1000) {
+      console.error(`second ${signal}, exiting`)
+      process.exit(1)
+    }
+  })
+}

@@ -31,7 +31,7 @@ function testServer(): Promise<TestServer> {
   if (process.env.DATABASE_URL) return Promise.resolve({ admin: process.env.DATABASE_URL, app: process.env.DATABASE_URL })
   server ??= (async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'parley-test-'))
-    const embedded = await startEmbeddedPostgres(dir, { persistent: false })
+    const embedded = await startEmbeddedPostgres(dir)
     tap.teardown(async () => {
       await embedded.stop()
       await rm(dir, { recursive: true, force: true })

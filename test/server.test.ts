@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { testDatabase } from './helper.ts'
 import { BASE_ENV, startServer as start, stopServer } from './processes.ts'
 
@@ -58,36 +58,59 @@ t.test('a bad configuration is one line and exit code 1', async (t) => {
   t.equal(stderr.trim().split('\n').length, 1, 'one line')
 })
 
-t.test('SIGTERM to `npm start` alone, as a process manager sends it, stops the server and its database', async (t) => {
+/** `npm start` on a fresh data folder, until it is up: npm's process, its output, and the pids of the server and its PostgreSQL. */
+async function npmStart(t: Test, opts: { ownGroup?: boolean } = {}) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'parley-data-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
-  const npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...BASE_ENV, PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] })
-  const lines: string[] = []
-  const pids = new Set<number>()
+  // In a group of its own, as a terminal runs a foreground command: a Ctrl+C is SIGINT to the whole group.
+  const npm = spawn('npm', ['start', '--silent'], {
+    cwd: root, detached: opts.ownGroup, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...BASE_ENV, PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir },
+  })
+  const output: string[] = []
+  const pids: number[] = []
   t.teardown(() => {
-    for (const pid of pids) alive(pid) && process.kill(pid, 'SIGKILL')
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL')
   })
   await new Promise<void>((resolve, reject) => {
-    npm.on('exit', (code) => reject(new Error(`npm start exited with ${code}: ${lines.join('\n')}`)))
+    npm.once('exit', (code) => reject(new Error(`npm start exited with ${code}: ${output.join('')}`)))
     for (const stream of [npm.stdout!, npm.stderr!]) {
       stream.setEncoding('utf8').on('data', (chunk: string) => {
-        lines.push(chunk)
-        if (/API docs at/.test(lines.join(''))) resolve()
+        output.push(chunk)
+        if (/API docs at/.test(output.join(''))) resolve()
       })
     }
   })
   npm.removeAllListeners('exit')
-  const server = Number(/"pid":(\d+)/.exec(lines.join(''))![1])
+  const server = Number(/"pid":(\d+)/.exec(output.join(''))![1])
   const postmaster = Number((await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])
-  pids.add(server).add(postmaster)
+  pids.push(server, postmaster)
   t.ok(alive(server) && alive(postmaster), 'the server and its PostgreSQL run')
+  return { npm, output, server, postmaster }
+}
+
+t.test('SIGTERM to `npm start` alone, as a process manager sends it, stops the server and its database', async (t) => {
+  const { npm, output, server, postmaster } = await npmStart(t)
   const exited = once(npm, 'exit')
   npm.kill('SIGTERM')
   const [code] = await exited
   t.equal(code, 0, 'npm exits 0')
   t.notOk(alive(server), 'the server is gone')
   t.notOk(alive(postmaster), 'and so is its PostgreSQL')
-  t.notMatch(lines.join(''), /"level":5\d/, 'no error on the way out')
+  t.notMatch(output.join(''), /"level":5\d/, 'no error on the way out')
+})
+
+t.test('Ctrl+C on `npm start` (SIGINT to its whole process group) shuts down cleanly, the database last', async (t) => {
+  const { npm, output, server, postmaster } = await npmStart(t, { ownGroup: true })
+  const exited = once(npm, 'exit')
+  process.kill(-npm.pid!, 'SIGINT')
+  const [code, signal] = await exited
+  t.ok(code === 0 || signal === 'SIGINT', `npm ends as after a Ctrl+C (code ${code}, signal ${signal})`)
+  t.notOk(alive(server), 'the server is gone')
+  t.notOk(alive(postmaster), 'and so is its PostgreSQL')
+  const text = output.join('')
+  t.match(text, /SIGINT received, shutting down/, 'the server shut down')
+  t.notMatch(text, /second SIGINT|"level":[45]\d|\n\s+at /, 'once, with no warning, error or stack trace (npm passes the signal on too)')
 })
 
 /** Whether a process of this pid is still running. */
