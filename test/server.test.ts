@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
+import { freePort } from '../src/database.ts'
 import { testDatabase } from './helper.ts'
 import { BASE_ENV, startServer as start, stopServer } from './processes.ts'
 
@@ -120,5 +122,67 @@ function alive(pid: number): boolean {
     return true
   } catch {
     return false
+  }
+}
+
+t.test('SIGTERM to `npm run cluster` alone, as a process manager sends it, stops every process it started, with no error', async (t) => {
+  const port = await freePort()
+  const npm = spawn('npm', ['run', 'cluster', '--silent', '--', '--instances', '2', '--port', String(port)], {
+    cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...BASE_ENV },
+  })
+  const output: string[] = []
+  let started: number[] = []
+  t.teardown(() => {
+    for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL')
+  })
+  await new Promise<void>((resolve, reject) => {
+    npm.once('exit', (code) => reject(new Error(`npm run cluster exited with ${code}: ${output.join('')}`)))
+    for (const stream of [npm.stdout!, npm.stderr!]) {
+      stream.setEncoding('utf8').on('data', (chunk: string) => {
+        output.push(chunk)
+        if (/Ctrl\+C stops everything/.test(output.join(''))) resolve()
+      })
+    }
+  })
+  npm.removeAllListeners('exit')
+  started = descendants(npm.pid!)
+  const names = started.map(commandOf).join(' ')
+  t.match(names, /postgres/, 'a PostgreSQL runs')
+  t.match(names, /nginx/, 'and nginx')
+  t.ok((await fetch(`http://127.0.0.1:${port}/health/ready`)).ok, 'the cluster answers through nginx')
+  const exited = once(npm, 'exit')
+  npm.kill('SIGTERM')
+  const [code] = await exited
+  t.equal(code, 0, 'npm exits 0')
+  t.same(started.filter(alive).map(commandOf), [], `none of the ${started.length} processes it started is left`)
+  t.notMatch(output.join(''), /"level":[45]\d|\n\s+at |second SIG/, 'no warning, error or stack trace')
+})
+
+/** Every process below `pid`, from /proc. */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      // The command may hold spaces and parentheses: the parent's pid is the second field after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = []
+  for (let frontier = [pid]; frontier.length > 0; ) {
+    frontier = [...parent].filter(([, p]) => frontier.includes(p)).map(([c]) => c)
+    found.push(...frontier)
+  }
+  return found
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()
+  } catch {
+    return `(${pid})`
   }
 }
