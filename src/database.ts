@@ -25,6 +25,24 @@ export function createDatabase(connectionString: string, max: number): { db: DB;
   return { db, pool }
 }
 
+/**
+ * A named statement: prepared on each connection the first time it runs there, then only executed. When a newer
+ * release's scripts have changed what it returns (a function's result type), its plan on a connection prepared
+ * before fails with "cached plan must not change result type", before doing anything: that connection is
+ * dropped by the pool (pg-pool drops a client on any error) and the statement runs again, prepared afresh.
+ */
+export async function queryPrepared<R extends pg.QueryResultRow>(pool: pg.Pool, config: { name: string; text: string; values: unknown[] }): Promise<pg.QueryResult<R>> {
+  try {
+    return await pool.query<R>(config)
+  } catch (err) {
+    if ((err as { code?: string }).code !== STALE_PLAN) throw err
+    return pool.query<R>(config)
+  }
+}
+
+// feature_not_supported, which is what a prepared plan whose result type changed raises.
+const STALE_PLAN = '0A000'
+
 /** A port free on 127.0.0.1 right now (for a server about to listen on it). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -133,3 +133,18 @@ t.test('the send statement probes one row per check: no scan of messages or part
   t.match(plan, /Index (Only )?Scan using \w+ on participants/, 'the membership is probed by an index')
   t.match(plan, /Index Scan using messages_pkey on messages/, 'the reply target is probed by key')
 })
+
+t.test('a release that changes what the send statement returns does not break the instances still running', async (t) => {
+  const { app, db, users, convs } = await setup(t)
+  const send = (content: string) => client(app, users[0]).post('/messages', { conversation_id: convs[0], content })
+  t.equal((await send('prepared on this connection')).statusCode, 201)
+  // As a newer release's scripts might: the Message's function made again with another result type. A
+  // statement prepared before now fails with "cached plan must not change result type" on its connection.
+  await sql`DROP FUNCTION parley_message_json(messages) CASCADE`.execute(db)
+  await sql`CREATE FUNCTION parley_message_json(m messages) RETURNS jsonb LANGUAGE sql STABLE AS $$ SELECT parley_message_text(m)::jsonb $$`.execute(db)
+  for (let i = 0; i < 6; i++) {
+    const res = await send(`after the change ${i}`)
+    t.equal(res.statusCode, 201, `send ${i} is written`)
+    t.equal(res.json().content, `after the change ${i}`)
+  }
+})

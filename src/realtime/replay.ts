@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { type DB, poolOf } from '../database.ts'
+import { type DB, poolOf, queryPrepared } from '../database.ts'
 import type { ConversationEvent } from './events.ts'
 
 /** One conversation's part of a resume: its events after `after`, up to `until` (a former member's removal). */
@@ -65,7 +65,7 @@ export async function* replayPages(db: DB, window: ReplayWindow, pageSize: numbe
   const end = window.until ?? window.last_seq
   const pool = poolOf(db)!
   const page = (after: number) => {
-    const read = pool.query<ReplayedEvent>({ name: 'parley-replay-page', text: REPLAY_PAGE, values: [window.conversation_id, after, Math.min(after + pageSize, end)] })
+    const read = queryPrepared<ReplayedEvent>(pool, { name: 'parley-replay-page', text: REPLAY_PAGE, values: [window.conversation_id, after, Math.min(after + pageSize, end)] })
     // A socket that closes mid-replay leaves the page read ahead unawaited.
     read.catch(() => {})
     return read

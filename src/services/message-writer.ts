@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
-import { type DB, poolOf } from '../database.ts'
+import { type DB, poolOf, queryPrepared } from '../database.ts'
 import type { Message } from '../schemas/messages.ts'
 
 export interface NewMessage {
@@ -103,7 +103,7 @@ export class MessageWriter {
   private async insertMany(rows: (NewMessage & { id: string })[]): Promise<Outcome[]> {
     const values = [JSON.stringify(rows.map((r, i) => ({ ...r, i })))]
     // Prepared once per connection (a named statement): planned anew each time, it cost more to plan than to run.
-    return (await this.pool.query<Outcome>({ name: 'parley-insert-messages', text: INSERT_MESSAGES, values })).rows
+    return (await queryPrepared<Outcome>(this.pool, { name: 'parley-insert-messages', text: INSERT_MESSAGES, values })).rows
   }
 }
 
