@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
-import { cpuSeconds, monoMs, root, round, stamp } from './lib.ts'
+import { cpuSeconds, monoMs, outputDirs, root, round, stamp } from './lib.ts'
 import { type Plan, startParley } from './systems.ts'
 import type { RunResult, Via } from './worker.ts'
 import { closeWorkers, connectWorkers, type Worker } from './workers.ts'
@@ -422,15 +422,16 @@ try {
   result.profile_post = await profilePhase(appUrl, 'post', work)
   result.profile_ws = await profilePhase(appUrl, 'ws', work)
   result.seconds = Math.round((performance.now() - began) / 1000)
-  await mkdir(path.join(root, 'bench/results'), { recursive: true })
+  const { results } = outputDirs()
+  await mkdir(results, { recursive: true })
   // A run at another log level than the default is kept beside, not over, the default one.
   const level = process.env.BENCH_PARLEY_LOG_LEVEL
   // One file per run (its start, to the minute): a run never overwrites another's figures.
   const name = `breakdown-${stamp()}${level && level !== 'info' ? `-${level}` : ''}`
   say()
-  say(`Breakdown took ${result.seconds} s; wrote bench/results/${name}.json and .md`)
-  await writeFile(path.join(root, 'bench/results', `${name}.json`), `${JSON.stringify(result, null, 2)}\n`)
-  await writeFile(path.join(root, 'bench/results', `${name}.md`), `${out.join('\n')}\n`)
+  say(`Breakdown took ${result.seconds} s; wrote ${path.relative(root, path.join(results, name))}.json and .md`)
+  await writeFile(path.join(results, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`)
+  await writeFile(path.join(results, `${name}.md`), `${out.join('\n')}\n`)
 } finally {
   await database.stop()
   await rm(work, { recursive: true, force: true })

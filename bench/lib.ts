@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createHmac } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import type { RequestListener } from 'node:http'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 
@@ -77,6 +78,17 @@ export function mintToken(sub: string, sid: string, ttlSeconds = 3600): string {
 
 /** Monotonic milliseconds, the same clock in every process of this machine (CLOCK_MONOTONIC). */
 export const monoMs = () => Number(process.hrtime.bigint()) / 1e6
+
+/**
+ * Where a run writes its figures: the repository's bench/results/ (and docs/ for the plot) with BENCH_SAVE=1, the
+ * run that is to be committed; otherwise a folder under the OS's temp dir, so that trying the bench leaves the
+ * working tree as it found it.
+ */
+export function outputDirs(): { results: string; docs: string } {
+  if (process.env.BENCH_SAVE === '1') return { results: path.join(root, 'bench/results'), docs: path.join(root, 'docs') }
+  const dir = path.join(tmpdir(), 'parley-bench-results')
+  return { results: dir, docs: dir }
+}
 
 /** Now as a file name's stamp: 2026-12-01T1327 (UTC). */
 export const stamp = () => new Date().toISOString().slice(0, 16).replace(':', '')

@@ -1,7 +1,7 @@
 // `npm run bench`: Parley, the peer (Socket.IO + @socket.io/postgres-adapter) and the floor (bare
 // INSERT + NOTIFY → LISTEN → ws.send) under the same load, in one run, on one embedded PostgreSQL.
-// Load comes from separate worker processes (bench/worker.ts). Prints one table, writes
-// bench/results/<date>T<hhmm>.json (one per run) and docs/latency-vs-rate.svg.
+// Load comes from separate worker processes (bench/worker.ts). Prints one table, writes <date>T<hhmm>.json (one
+// per run) and latency-vs-rate.svg: into bench/results/ and docs/ with BENCH_SAVE=1, else under the OS's temp dir.
 //
 // Parley runs as users run it: at the default LOG_LEVEL (info; its log goes to a file per node), every send
 // with a `client_id`, every token naming an open session. Its rate limits are set out of the load's reach
@@ -18,7 +18,7 @@ import path from 'node:path'
 import pg from 'pg'
 import WebSocket from 'ws'
 import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
-import { cpuSeconds, mintToken, percentile, postgresPids, root, round, rssBytes, stamp } from './lib.ts'
+import { cpuSeconds, mintToken, outputDirs, percentile, postgresPids, root, round, rssBytes, stamp } from './lib.ts'
 import { renderPlot } from './plot.ts'
 import { type Plan, type Running, type SystemName, startFloor, startParley, startPeer } from './systems.ts'
 import type { RunResult, Via } from './worker.ts'
@@ -373,11 +373,14 @@ async function fullRun(ctx: Context) {
     seconds: Math.round((performance.now() - began) / 1000),
   }
   if (!QUICK) {
-    await mkdir(path.join(root, 'bench/results'), { recursive: true })
-    await writeFile(path.join(root, 'bench/results', `${name}.json`), `${JSON.stringify(result, null, 2)}\n`)
+    const out = outputDirs()
+    await mkdir(out.results, { recursive: true })
+    const file = path.join(out.results, `${name}.json`)
+    const plot = path.join(out.docs, 'latency-vs-rate.svg')
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`)
     const series: Record<string, Step[]> = { parley: p.sweep, 'parley, ws send': w.sweep, peer: s.sweep, floor: f.sweep }
     if (unbatched) series['parley, 1 commit/msg'] = unbatched.sweep
-    await writeFile(path.join(root, 'docs/latency-vs-rate.svg'), renderPlot(series, P99_LIMIT_MS))
-    console.log(`wrote bench/results/${name}.json and docs/latency-vs-rate.svg`)
+    await writeFile(plot, renderPlot(series, P99_LIMIT_MS))
+    console.log(`wrote ${path.relative(root, file)} and ${path.relative(root, plot)}${process.env.BENCH_SAVE === '1' ? '' : ' (BENCH_SAVE=1 writes them into the repository)'}`)
   }
 }
