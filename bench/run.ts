@@ -16,10 +16,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
-import WebSocket from 'ws'
 import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
-import { cpuSeconds, mintToken, outputDirs, percentile, postgresPids, root, round, rssBytes, stamp } from './lib.ts'
+import { cpuSeconds, outputDirs, percentile, postgresPids, root, round, rssBytes, stamp } from './lib.ts'
 import { renderPlot } from './plot.ts'
+import { resumePhase } from './resume.ts'
 import { type Plan, type Running, type SystemName, startFloor, startParley, startPeer } from './systems.ts'
 import type { RunResult, Via } from './worker.ts'
 import { closeWorkers, connectWorkers, type Worker, WORKERS } from './workers.ts'
@@ -35,7 +35,6 @@ const RATES = [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 
 const P99_LIMIT_MS = 100
 const IDLE_SOCKETS = QUICK ? 2_000 : 10_000
 const MISSED_EVENTS = QUICK ? 2_000 : 10_000
-const RESUME_RUNS = 10
 
 // ---- one measured run ------------------------------------------------------------------------------------
 
@@ -147,6 +146,9 @@ interface Context {
 const STARTERS = { parley: startParley, peer: startPeer, floor: startFloor }
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
+/** The resume phase (bench/resume.ts), on Parley's database. */
+const resumeOf = (ctx: Context) => resumePhase(ctx.urlFor('parley'), { logDir: ctx.logDir, groupSize: GROUP_SIZE, missed: MISSED_EVENTS, log })
+
 /** Fan-out at a fixed rate for FANOUT_MS, then the capacity sweep, on 2 nodes with 2,000 sockets. */
 async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boolean; env?: Record<string, string>; label?: string; via?: Via } = {}) {
   const label = opts.label ?? name
@@ -201,66 +203,6 @@ async function connectionsPhase(name: SystemName, ctx: Context) {
   }
 }
 
-/**
- * Resume: a member who missed MISSED_EVENTS messages reconnects and asks for them; events replayed per second.
- * On an instance of its own, doing nothing else (so that the figure is the replay's, not the garbage of another
- * phase's 10,000 sockets), RESUME_RUNS resumes one after another: the first is a cold instance's (its code not
- * yet optimized, its connections not yet prepared), the median is what a running instance does.
- */
-async function resumePhase(ctx: Context) {
-  const databaseUrl = ctx.urlFor('parley')
-  const sys = await startParley(databaseUrl, 1, { logDir: ctx.logDir })
-  try {
-    return await resumeRuns(sys, await sys.seed(1, GROUP_SIZE), databaseUrl)
-  } finally {
-    await sys.stop()
-  }
-}
-
-async function resumeRuns(sys: Running, plan: Plan, databaseUrl: string) {
-  const conversationId = plan.senders[0].body.conversation_id
-  const db = new pg.Client({ connectionString: databaseUrl })
-  await db.connect()
-  const { rows } = await db.query<{ last_seq: number; sender: string }>(
-    `SELECT c.last_seq::int, p.user_id AS sender FROM conversations c JOIN participants p ON p.conversation_id = c.id WHERE c.id = $1 LIMIT 1`,
-    [conversationId],
-  )
-  const { last_seq: seen, sender } = rows[0]
-  const { rows: [session] } = await db.query<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL LIMIT 1`, [sender])
-  // Through the real triggers: each row takes its seq, is logged and NOTIFYed.
-  await db.query(
-    `INSERT INTO messages (conversation_id, sender_id, message_type, content) SELECT $1, $2, 'text', 'missed ' || i FROM generate_series(1, $3::int) i`,
-    [conversationId, sender, MISSED_EVENTS],
-  )
-  await db.end()
-  const runs: number[] = []
-  let replayed = 0
-  for (let run = 0; run < RESUME_RUNS; run++) {
-    const ws = new WebSocket(`${sys.bases[0].replace('http', 'ws')}/ws?token=${mintToken(sender, session.id)}`)
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
-    let frames = 0
-    const t0 = performance.now()
-    await new Promise<void>((resolve) => {
-      ws.on('message', (data) => {
-        const frame = JSON.parse(data.toString())
-        if (frame.conversation_id === conversationId && frame.seq > seen) frames++
-        if (frame.type === 'resumed') resolve()
-      })
-      ws.send(JSON.stringify({ type: 'resume', conversations: { [conversationId]: seen } }))
-    })
-    runs.push(frames / ((performance.now() - t0) / 1000))
-    replayed = Math.min(replayed || frames, frames)
-    ws.close()
-    await new Promise((resolve) => ws.once('close', resolve))
-  }
-  const result = {
-    missed: MISSED_EVENTS, replayed, runs: runs.length,
-    first_events_per_s: round(runs[0], 0), events_per_s: round(percentile([...runs].sort((a, b) => a - b), 50), 0),
-  }
-  log(`resume: ${JSON.stringify(result)}`)
-  return result
-}
-
 // ---- the run ----------------------------------------------------------------------------------------------
 
 /** The load phases of one run: every system by POST, and Parley by WebSocket `send` frames too. */
@@ -295,7 +237,7 @@ try {
       if (n === 'sockets') {
         const parley = await connectionsPhase('parley', ctx)
         const peer = await connectionsPhase('peer', ctx)
-        log(`sockets: KB per idle socket parley ${parley.kb_per_socket}, peer ${peer.kb_per_socket}; resume ${JSON.stringify(await resumePhase(ctx))}`)
+        log(`sockets: KB per idle socket parley ${parley.kb_per_socket}, peer ${peer.kb_per_socket}; resume ${JSON.stringify(await resumeOf(ctx))}`)
         continue
       }
       const r = await LOADS[n](ctx)
@@ -320,7 +262,7 @@ async function fullRun(ctx: Context) {
   memory.parley = await connectionsPhase('parley', ctx)
   memory.peer = await connectionsPhase('peer', ctx)
   memory.floor = await connectionsPhase('floor', ctx)
-  const resume = await resumePhase(ctx)
+  const resume = await resumeOf(ctx)
 
   // ---- the table ----
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a')
