@@ -70,6 +70,6 @@ async function resumeRuns(sys: Running, plan: Plan, databaseUrl: string, opts: R
     missed: opts.missed, replayed, runs: runs.length,
     first_events_per_s: round(runs[0], 0), events_per_s: round(percentile([...runs].sort((a, b) => a - b), 50), 0),
   }
-  opts.log(`resume: ${JSON.stringify(result)}`)
+  opts.log(`resume: ${JSON.stringify(result)} (each run: ${runs.map((r) => round(r, 0)).join(", ")})`)
   return result
 }
