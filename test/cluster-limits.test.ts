@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { migrateToLatest } from '../db/migrate.ts'
@@ -201,4 +202,11 @@ t.test('the other shared limits hold across instances: current_password checks, 
   const refused = await upload(b)
   assertError(t, refused, 429, 'RATE_LIMITED')
   t.match(refused.json().error, /Too many uploads/)
+})
+
+t.test('when the shared count cannot be read, the attempt fails: a limit that fails open is no limit', async (t) => {
+  const [a] = await instancesOn(t, 1, {})
+  await sql`DROP TABLE rate_limits`.execute(a.db)
+  const res = await a.inject({ method: 'POST', url: '/auth/login', remoteAddress: newIp(), payload: { username: 'anyone', password: 'Passw0rd' } })
+  assertError(t, res, 500)
 })

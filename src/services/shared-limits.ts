@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto'
+import { createHmac, hkdfSync } from 'node:crypto'
 import type pg from 'pg'
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible'
 
@@ -36,7 +36,8 @@ export class SharedLimits {
     private readonly pool: pg.Pool,
     secret: string,
   ) {
-    this.keyMac = createHmac('sha256', secret).update('parley rate-limit keys').digest()
+    // Its own key, derived from the JWT secret (which every instance shares), as file URLs' is.
+    this.keyMac = Buffer.from(hkdfSync('sha256', secret, 'parley', 'rate-limit keys v1', 32))
   }
 
   private mac(key: string): string {
