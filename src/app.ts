@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
 import { type Config, trustProxy } from './config.ts'
-import type { DB } from './database.ts'
+import { type DB, poolOf } from './database.ts'
 import { installErrorHandlers } from './errors.ts'
 import auth from './plugins/auth.ts'
 import docs from './plugins/docs.ts'
@@ -102,7 +102,9 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   await app.register(metrics)
 
   await app.register(security, { corsOrigins: config.CORS_ORIGINS })
-  await app.register(limits, { config })
+  const pool = poolOf(db)
+  if (!pool) throw new Error('buildApp: the database must come from createDatabase (the shared rate limits use its pool)')
+  await app.register(limits, { config, pool, secret: jwtSecret })
   await app.register(docs)
   await app.register(auth, { secret: jwtSecret, accessTtl: config.ACCESS_TOKEN_TTL, db })
 
@@ -112,7 +114,6 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     uploadDir: config.UPLOAD_DIR,
     quotaBytes: config.UPLOAD_QUOTA_BYTES,
     minFreeBytes: config.UPLOAD_MIN_FREE_BYTES,
-    rate: { max: config.UPLOAD_RATE_MAX, windowMs: config.UPLOAD_RATE_WINDOW_MS },
     urls: new FileUrls(jwtSecret, config.FILE_URL_TTL),
   })
   app.decorate('services', {

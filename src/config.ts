@@ -19,6 +19,8 @@ const ConfigSchema = Type.Object({
   MESSAGE_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000 }),
+  // How the global limit holds across instances: each allows RATE_LIMIT_MAX ÷ the live instances, or one count in PostgreSQL.
+  RATE_LIMIT_STORE: Type.Union([Type.Literal('divided'), Type.Literal('postgres')], { default: 'divided' }),
   AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 20 }),
   AUTH_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   LOGIN_RATE_LIMIT_PER_USERNAME: Type.Integer({ minimum: 1, default: 10 }),

@@ -9,12 +9,12 @@ const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, max
 
 export default async function authRoutes(app: App) {
   const { auth } = app.services
-  // Per client IP and route, stricter than the global limit (which they replace); login also per username,
-  // so that spreading guesses over many addresses does not help (see plugins/rate-limit.ts).
-  const perIp = { rateLimit: app.authRateLimit }
+  // Per client IP and route, stricter than the global limit (which they replace: `rateLimit: false`); login also
+  // per username, so that spreading guesses over many addresses does not help (see plugins/rate-limit.ts).
+  const perIp = { config: { rateLimit: false as const }, onRequest: app.authRateLimit }
 
   app.post('/auth/register', {
-    config: perIp,
+    ...perIp,
     schema: {
       tags: ['auth'],
       summary: 'Create an account and sign in',
@@ -24,7 +24,7 @@ export default async function authRoutes(app: App) {
   }, async (request, reply) => reply.code(201).send(await auth.register(request.body, request.headers['user-agent'])))
 
   app.post('/auth/login', {
-    config: perIp,
+    ...perIp,
     preHandler: app.loginRateLimit,
     schema: {
       tags: ['auth'],
@@ -36,7 +36,7 @@ export default async function authRoutes(app: App) {
   }, async (request) => auth.login(request.body.username, request.body.password, request.headers['user-agent']))
 
   app.post('/auth/refresh', {
-    config: perIp,
+    ...perIp,
     schema: {
       tags: ['auth'],
       summary: 'Trade a refresh token for a new pair; the old one stops working',

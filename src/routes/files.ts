@@ -50,13 +50,8 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
   app.addHook('onRequest', async (request) => {
     if (!signedRead(request)) await app.authenticate(request)
   })
-  /** Counts an upload against its user's rate before a byte is read: 429 with Retry-After past it. */
-  const uploadRate = async (request: FastifyRequest, reply: FastifyReply) => {
-    const wait = files.takeUpload(request.userId)
-    if (!wait) return
-    reply.header('retry-after', wait)
-    throw new AppError(429, 'RATE_LIMITED', `Too many uploads; retry in ${wait} s`)
-  }
+  // Counts an upload against its user's rate before a byte is read: 429 with Retry-After past it.
+  const uploadRate = app.uploadRateLimit
   const avatarUpload = (request: FastifyRequest) => ({ purpose: 'avatar' as const, maxBytes: MAX_AVATAR_BYTES, requestBytes: contentLength(request), accept: AVATAR_TYPES })
 
   app.post('/messages/upload', {

@@ -11,7 +11,6 @@ import type { DB } from '../database.ts'
 import { AppError, badRequest, notFound } from '../errors.ts'
 import { normalizeName } from '../text.ts'
 import type { FileUrls } from './file-urls.ts'
-import { UploadRate } from './upload-rate.ts'
 
 /** Images a browser may show inline and we accept as avatars. */
 export const AVATAR_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp'])
@@ -35,7 +34,6 @@ export interface FilesOptions {
   quotaBytes: number
   /** Free bytes the upload directory's file system keeps: no upload may take it below. */
   minFreeBytes: number
-  rate: { max: number; windowMs: number }
   urls: FileUrls
 }
 
@@ -69,7 +67,6 @@ function cleanName(name: string | undefined): string {
 export class FilesService {
   readonly urls: FileUrls
   private readonly uploadDir: string
-  private readonly rate: UploadRate
 
   constructor(
     private readonly db: DB,
@@ -77,16 +74,10 @@ export class FilesService {
   ) {
     this.uploadDir = opts.uploadDir
     this.urls = opts.urls
-    this.rate = new UploadRate(opts.rate.max, opts.rate.windowMs)
   }
 
   pathOf(storageName: string): string {
     return path.join(this.uploadDir, storageName)
-  }
-
-  /** Counts an upload against the user's rate: 0 when it may go ahead, else the seconds to wait. */
-  takeUpload(userId: string): number {
-    return this.rate.take(userId)
   }
 
   /**
