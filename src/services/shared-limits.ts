@@ -17,7 +17,7 @@ export type SharedLimit = (key: string) => Promise<Verdict>
 /** Counts one attempt of a key and says how many it has made in its window, without judging them. */
 export type SharedCounter = (key: string) => Promise<{ count: number; ttlMs: number }>
 
-// rate_limits is made by migration 0012 (unlogged: a counter is not worth a WAL flush), never at run time.
+// rate_limits is made by migration 0011 (unlogged: a counter is not worth a WAL flush), never at run time.
 const TABLE = 'rate_limits'
 
 /**
