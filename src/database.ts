@@ -19,6 +19,10 @@ export function createDatabase(connectionString: string, max: number): { db: DB;
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 })
   // An idle client that loses its server must not crash the process; the pool discards it.
   pool.on('error', () => {})
+  // Nor one checked out between two queries (a transaction awaiting its next statement): pg-pool takes its
+  // own listener off while a client is lent, and an 'error' event with no listener throws. The next query on
+  // it fails instead, and the pool drops it when it comes back (pg_terminate_backend showed it, `npm run chaos`).
+  pool.on('connect', (client) => client.on('error', () => {}))
   // The cursor lets a query stream its rows (`.stream()`, the data export) instead of loading them all.
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) })
   pools.set(db, pool)
