@@ -30,6 +30,8 @@ export interface ClusterOptions {
   env?: NodeJS.ProcessEnv
   /** Every line a member prints, stdout and stderr alike (member: `parley-1`…, `nginx`). */
   onLine?: (member: string, line: string) => void
+  /** Settings of instance `i` (0-based) over the cluster's: `npm run chaos` gives each its own way to the database. */
+  instanceEnv?: (i: number) => NodeJS.ProcessEnv
 }
 
 export interface Member {
@@ -53,6 +55,11 @@ export interface Cluster {
   databaseUrl: string
   instances: Instance[]
   nginx: Member
+  /**
+   * Starts instance `i` again, on its port (nginx's upstream), with its settings, once its process has exited;
+   * resolves when it listens. `npm run chaos` SIGKILLs one and brings it back.
+   */
+  restart(i: number): Promise<Instance>
   /** Instances first (their clients get 1001 and they clear their presence), then nginx, then the database. */
   stop(): Promise<void>
 }
@@ -68,6 +75,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   let database: EmbeddedDatabase | undefined
   let stopping = false
   let unfollow = async () => {}
+  let restart: Cluster['restart'] = async () => {
+    throw new Error('the cluster is not running')
+  }
 
   let stopped: Promise<void> | undefined
   const stop = () => (stopped ??= stopAll())
@@ -106,17 +116,25 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       // nginx connects from 127.0.0.1: its X-Forwarded-For, and nobody else's, names the client.
       TRUST_PROXY: '127.0.0.1',
       HOST: '127.0.0.1',
-      PORT: '0',
       // Shared by all instances, as the uploads volume is in compose; thrown away with a throwaway database.
       UPLOAD_DIR: database ? path.join(dir, 'uploads') : (base.UPLOAD_DIR ?? 'uploads'),
     }
-    const instances = await Promise.all(
-      Array.from({ length: count }, (_, i) => startInstance(track(`parley-${i + 1}`, spawnInstance(env)))),
+    // Each on a port of its own, chosen once: an instance started again is where nginx expects it.
+    const envs = await Promise.all(
+      Array.from({ length: count }, async (_, i) => ({ ...env, ...opts.instanceEnv?.(i), PORT: String(await freePort()) })),
     )
+    const launch = (i: number) => startInstance(track(`parley-${i + 1}`, spawnInstance(envs[i])))
+    const instances = await Promise.all(envs.map((_, i) => launch(i)))
+    restart = async (i) => {
+      const old = instances[i]
+      if (old.proc.exitCode === null && old.proc.signalCode === null) await once(old.proc, 'exit')
+      members.splice(members.indexOf(old), 1)
+      return (instances[i] = await launch(i))
+    }
     const port = opts.port || (await freePort())
     const nginx = await startNginx(dir, port, instances, track)
     unfollow = follow(path.join(dir, 'access.log'), nginx.say)
-    return { url: `http://127.0.0.1:${port}`, databaseUrl, instances, nginx, stop }
+    return { url: `http://127.0.0.1:${port}`, databaseUrl, instances, nginx, restart: (i) => restart(i), stop }
   } catch (err) {
     await stop()
     throw err

@@ -19,6 +19,26 @@ export const badRequest = (message: string, code = 'BAD_REQUEST', details?: stri
 export const conflict = (message: string, code = 'CONFLICT') => new AppError(409, code, message)
 export const unauthorized = (message = 'Not authenticated', code = 'UNAUTHORIZED') => new AppError(401, code, message)
 
+// Connection exceptions (class 08) and the server going away or not yet accepting (57P01–57P03), as SQLSTATEs;
+// and what pg and the socket say when there is no server to send them.
+const UNREACHABLE_STATES = /^(08...|57P0[123])$/
+const UNREACHABLE_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'])
+
+/**
+ * A database that is away (stopped, restarting, unreachable) answers 503 with Retry-After rather than 500: the
+ * request may be retried as it is, and with a client_id a send is retried without fear of doubling it.
+ */
+export function unavailable(err: unknown): AppError | undefined {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown }
+  const away = (typeof code === 'string' && (UNREACHABLE_STATES.test(code) || UNREACHABLE_CODES.has(code))) ||
+    (typeof message === 'string' && UNREACHABLE_MESSAGES.test(message))
+  return away ? new AppError(503, 'SERVICE_UNAVAILABLE', 'The database is unavailable; retry in a moment') : undefined
+}
+
+/** Seconds a client should wait before retrying a 503. */
+export const RETRY_UNAVAILABLE_S = 1
+
 // Fastify's own errors, mapped to the contract's codes. Anything else unexpected is a 500 with no detail.
 const FRAMEWORK_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE', 'Request body is too large'],
@@ -58,6 +78,11 @@ export function installErrorHandlers(app: FastifyInstance): void {
     // travel): that is bad input from the client, not a 500.
     if (err.code === '22021' || err.code === '22P05') {
       return reply.code(400).send({ error: 'Text must not contain NUL (\\u0000) characters', code: 'VALIDATION_ERROR' })
+    }
+    const away = unavailable(err)
+    if (away) {
+      request.log.warn({ err }, 'database unavailable')
+      return reply.code(503).header('retry-after', RETRY_UNAVAILABLE_S).send({ error: away.message, code: away.code })
     }
     request.log.error({ err }, 'unhandled error')
     return reply.code(500).send({ error: 'Internal server error', code: 'INTERNAL_ERROR' })

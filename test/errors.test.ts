@@ -188,3 +188,26 @@ t.test('an unexpected failure is a bare 500', async (t) => {
   t.notOk('details' in body, 'no details of the failure')
   assertNoLeaks(t)
 })
+
+t.test('a database that is away answers 503 with Retry-After, not 500', async (t) => {
+  const { buildApp } = await import('../src/app.ts')
+  const { loadConfig } = await import('../src/config.ts')
+  const { createDatabase, freePort } = await import('../src/database.ts')
+  const { JWT_SECRET } = await import('./helper.ts')
+  // Nothing listens on this port: every query is refused, as while PostgreSQL restarts.
+  const url = `postgres://parley@127.0.0.1:${await freePort()}/parley`
+  const { db } = createDatabase(url, 2)
+  const app = await buildApp({ config: loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, JWT_SECRET }), db, jwtSecret: JWT_SECRET })
+  t.teardown(async () => {
+    await app.close()
+    await db.destroy()
+  })
+  const token = app.jwt.sign({ sub: randomUUID(), sid: randomUUID() })
+  const res = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${token}` } })
+  seen = []
+  assertShape(t, res, 503, 'SERVICE_UNAVAILABLE')
+  t.equal(res.headers['retry-after'], '1', 'with a time to retry after')
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'someone', password: 'Passw0rd' } })
+  assertShape(t, login, 503, 'SERVICE_UNAVAILABLE')
+  assertNoLeaks(t)
+})

@@ -36,6 +36,11 @@ export class Connection {
   private early: Array<[string, string]> | undefined
   /** Highest seq sent per conversation (made at the first event). */
   private seqs: Map<string, number> | undefined
+  /**
+   * The first seq sent live per conversation: from it to the highest, everything went out live and in order
+   * (the listener hands events on without gaps). Below it, only a replay can fill in.
+   */
+  private liveFrom: Map<string, number> | undefined
   /** While a resume replays, live frames wait here. */
   held: Frame[] | undefined
   /** A close asked for before the socket was attached. */
@@ -111,11 +116,29 @@ export class Connection {
     if (this.held.length > MAX_HELD_FRAMES) this.tooFarBehind()
   }
 
-  /** Sends a frame now, past any replay in progress (the replay's own frames, and what it held). */
-  deliver(frame: Frame, text = JSON.stringify(frame)): void {
-    if (frame.seq !== undefined && frame.conversation_id !== undefined) {
-      if ((this.seqs?.get(frame.conversation_id) ?? 0) >= frame.seq) return
-      this.sent.set(frame.conversation_id, frame.seq)
+  /** A replay of this conversation went out in full up to `seq`: nothing at or below the highest goes again. */
+  replayedUpTo(conv: string, seq: number): void {
+    ;(this.liveFrom ??= new Map()).set(conv, 1)
+    if (seq > (this.seqs?.get(conv) ?? 0)) this.sent.set(conv, seq)
+  }
+
+  /**
+   * Sends a frame now, past any replay in progress (the replay's own frames, and what it held). A live frame
+   * goes once and in order: nothing at or below the highest seq sent. A replayed one (`replayed`) may be older
+   * than live frames that reached the socket before its `resume` did; it is skipped only if it went out live.
+   */
+  deliver(frame: Frame, text = JSON.stringify(frame), replayed = false): void {
+    const conv = frame.conversation_id
+    if (frame.seq !== undefined && conv !== undefined) {
+      const highest = this.seqs?.get(conv) ?? 0
+      if (!replayed) {
+        if (highest >= frame.seq) return
+        if (!(this.liveFrom ??= new Map()).has(conv)) this.liveFrom.set(conv, frame.seq)
+      } else {
+        const from = this.liveFrom?.get(conv)
+        if (from !== undefined && frame.seq >= from && frame.seq <= highest) return
+      }
+      if (frame.seq > highest) this.sent.set(conv, frame.seq)
     }
     if (!this.socket) (this.early ??= []).push([frame.type, text])
     else this.write(frame.type, text)

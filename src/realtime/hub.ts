@@ -249,11 +249,12 @@ export class Hub {
             if (conn.backedUp && !(await conn.drained())) return
             if (CONVERSATION_FRAMES.has(e.type)) {
               const frame = await this.frameFor({ ...e, payload: undefined }, conn.userId)
-              if (frame) conn.deliver(frame)
-            } else conn.deliver({ type: e.type, conversation_id: e.conversation_id, seq: e.seq }, eventFrameText(e.type, e.conversation_id, e.seq, e.json))
+              if (frame) conn.deliver(frame, undefined, true)
+            } else conn.deliver({ type: e.type, conversation_id: e.conversation_id, seq: e.seq }, eventFrameText(e.type, e.conversation_id, e.seq, e.json), true)
           }
           conn.uncork()
         }
+        conn.replayedUpTo(window.conversation_id, window.until ?? window.last_seq)
         if (!mine.has(window.conversation_id)) conn.sent.delete(window.conversation_id)
       }
     } finally {

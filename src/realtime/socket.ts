@@ -4,7 +4,7 @@ import addFormats from 'ajv-formats'
 import type { ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
-import { AppError } from '../errors.ts'
+import { AppError, unavailable } from '../errors.ts'
 import type { Connection } from './connection.ts'
 import type { Hub } from './hub.ts'
 import { CLOSE, ClientFrame, type Frame } from './protocol.ts'
@@ -132,7 +132,8 @@ const MAX_REFUSED = 20
 /** Client frames, for every socket: validated, charged to the user's request budget, answered in its order. */
 function frameHandler(app: FastifyInstance, hub: Hub) {
   const { messages, conversations } = app.services
-  const fail = (conn: Connection, ref: string | undefined, err: unknown) => {
+  const fail = (conn: Connection, ref: string | undefined, failure: unknown) => {
+    const err = unavailable(failure) ?? failure
     const known = err instanceof AppError
     if (!known) app.log.error({ reqId: conn.requestId, err }, 'websocket frame failed')
     conn.send({ type: 'error', ...(ref && { ref }), error: known ? err.message : 'Internal server error', code: known ? err.code : 'INTERNAL_ERROR' })
