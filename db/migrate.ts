@@ -10,6 +10,7 @@ import * as sessions from './migrations/0007-sessions.ts'
 import * as uploadQuota from './migrations/0008-upload-quota.ts'
 import * as systemEvents from './migrations/0009-system-events.ts'
 import * as activityIndex from './migrations/0010-activity-index.ts'
+import * as fileChunks from './migrations/0011-file-chunks.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '0008-upload-quota': uploadQuota,
   '0009-system-events': systemEvents,
   '0010-activity-index': activityIndex,
+  '0011-file-chunks': fileChunks,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

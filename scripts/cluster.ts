@@ -107,8 +107,6 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       TRUST_PROXY: '127.0.0.1',
       HOST: '127.0.0.1',
       PORT: '0',
-      // Shared by all instances, as the uploads volume is in compose; thrown away with a throwaway database.
-      UPLOAD_DIR: database ? path.join(dir, 'uploads') : (base.UPLOAD_DIR ?? 'uploads'),
     }
     const instances = await Promise.all(
       Array.from({ length: count }, (_, i) => startInstance(track(`parley-${i + 1}`, spawnInstance(env)))),
