@@ -15,12 +15,10 @@ COPY db ./db
 COPY triggers ./triggers
 COPY web ./web
 
-# Uploaded files: a volume shared by every instance is mounted here (docker-compose.yml). Created and
-# owned by `node` in the image so that a fresh named volume starts with that owner.
-RUN mkdir -p /data/uploads && chown node:node /data/uploads
+# Files live in PostgreSQL (or S3: FILE_STORAGE), so an instance writes nothing to its own disk.
 USER node
 
-ENV HOST=0.0.0.0 PORT=3000 UPLOAD_DIR=/data/uploads
+ENV HOST=0.0.0.0 PORT=3000
 EXPOSE 3000
 # Node is PID 1 and handles SIGTERM itself (close-with-grace): sockets get 1001, presence is cleared.
 CMD ["node", "--import", "tsx", "src/server.ts"]

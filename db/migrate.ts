@@ -11,6 +11,7 @@ import * as uploadQuota from './migrations/0008-upload-quota.ts'
 import * as systemEvents from './migrations/0009-system-events.ts'
 import * as activityIndex from './migrations/0010-activity-index.ts'
 import * as rateLimits from './migrations/0011-rate-limits.ts'
+import * as fileChunks from './migrations/0012-file-chunks.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0009-system-events': systemEvents,
   '0010-activity-index': activityIndex,
   '0011-rate-limits': rateLimits,
+  '0012-file-chunks': fileChunks,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

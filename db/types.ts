@@ -123,8 +123,23 @@ export interface FilesTable {
   created_at: Timestamp
 }
 
+/** FILE_STORAGE=postgres: a file's bytes, CHUNK_BYTES a row (src/services/file-storage/postgres.ts). */
+export interface FileChunksTable {
+  storage_name: string
+  n: number
+  data: Buffer
+}
+
+/** FILE_STORAGE=s3: objects that may exist with no files row, swept once expired. */
+export interface FileObjectsPendingTable {
+  storage_name: string
+  expires_at: Timestamp
+}
+
 export interface Database {
   files: FilesTable
+  file_chunks: FileChunksTable
+  file_objects_pending: FileObjectsPendingTable
   instances: InstancesTable
   presence: PresenceTable
   users: UsersTable

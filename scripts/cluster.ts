@@ -116,8 +116,6 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       // nginx connects from 127.0.0.1: its X-Forwarded-For, and nobody else's, names the client.
       TRUST_PROXY: '127.0.0.1',
       HOST: '127.0.0.1',
-      // Shared by all instances, as the uploads volume is in compose; thrown away with a throwaway database.
-      UPLOAD_DIR: database ? path.join(dir, 'uploads') : (base.UPLOAD_DIR ?? 'uploads'),
     }
     // Each on a port of its own, chosen once: an instance started again is where nginx expects it.
     const envs = await Promise.all(

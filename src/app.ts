@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify'
-import { type Config, trustProxy } from './config.ts'
+import { type Config, storageConfig, trustProxy } from './config.ts'
 import { type DB, poolOf } from './database.ts'
 import { installErrorHandlers } from './errors.ts'
 import auth from './plugins/auth.ts'
@@ -22,6 +22,7 @@ import { AuthService } from './services/auth.ts'
 import { ConversationsService } from './services/conversations.ts'
 import { ExportService } from './services/export.ts'
 import { FileUrls } from './services/file-urls.ts'
+import { createFileStorage } from './services/file-storage/index.ts'
 import { FilesService } from './services/files.ts'
 import { MessageWriter } from './services/message-writer.ts'
 import { MessagesService } from './services/messages.ts'
@@ -110,10 +111,15 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
 
   const users = new UsersService(db, app.openSessions)
   const conversations = new ConversationsService(db, { maxGroupSize: config.MAX_GROUP_SIZE })
+  const storage = createFileStorage(db, storageConfig(config))
+  app.addHook('onReady', () => storage.start())
+  app.addHook('onClose', () => storage.close())
   const files = new FilesService(db, {
-    uploadDir: config.UPLOAD_DIR,
+    storage,
     quotaBytes: config.UPLOAD_QUOTA_BYTES,
-    minFreeBytes: config.UPLOAD_MIN_FREE_BYTES,
+    storageMaxBytes: config.FILE_STORAGE_MAX_BYTES,
+    maxConcurrent: config.UPLOAD_MAX_CONCURRENT,
+    timeoutMs: config.UPLOAD_TIMEOUT_MS,
     urls: new FileUrls(jwtSecret, config.FILE_URL_TTL),
   })
   app.decorate('services', {

@@ -1,5 +1,6 @@
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
+import type { StorageConfig } from './services/file-storage/index.ts'
 
 const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
@@ -12,7 +13,6 @@ const ConfigSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, default: 900 }),
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, default: 30 * 24 * 3600 }),
-  UPLOAD_DIR: Type.String({ default: 'uploads' }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
   MAX_GROUP_SIZE: Type.Integer({ minimum: 2, default: 256 }),
   // Messages that queue behind busy inserts are written together, up to this many per transaction (1: one each).
@@ -38,12 +38,25 @@ const ConfigSchema = Type.Object({
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1024, default: 25 * 1024 * 1024 }),
   MAX_AVATAR_BYTES: Type.Integer({ minimum: 1024, default: 5 * 1024 * 1024 }),
   // Per user: the bytes of all their stored files, and uploads started per window (each counted before a byte
-  // is read; with MAX_UPLOAD_BYTES, a bound on what one account can write). Below UPLOAD_MIN_FREE_BYTES free on
-  // UPLOAD_DIR's file system (the database's disk too, often) uploads stop with 507.
+  // is read; with MAX_UPLOAD_BYTES, a bound on what one account can write).
   UPLOAD_QUOTA_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3 }),
   UPLOAD_RATE_MAX: Type.Integer({ minimum: 1, default: 30 }),
   UPLOAD_RATE_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000 }),
-  UPLOAD_MIN_FREE_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3 }),
+  // Uploads streaming at once per instance (503 beyond): on PostgreSQL each holds a pool connection while its
+  // client sends; and how long one may take (408), so that a stalled client gives its slot back.
+  UPLOAD_MAX_CONCURRENT: Type.Integer({ minimum: 1, default: 4 }),
+  UPLOAD_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 5 * 60_000 }),
+  // Where files' bytes live: in the database (every instance shares it already), or an S3-compatible bucket.
+  FILE_STORAGE: Type.Union([Type.Literal('postgres'), Type.Literal('s3')], { default: 'postgres' }),
+  // All stored files together, bytes: uploads past it stop with 507. Unset: no cap (the storage's own disk is
+  // not visible from an instance; set this below what the database's disk can spare).
+  FILE_STORAGE_MAX_BYTES: Type.Optional(Type.Integer({ minimum: 0 })),
+  S3_BUCKET: Type.Optional(Type.String({ minLength: 3 })),
+  S3_REGION: Type.String({ default: 'us-east-1' }),
+  S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  S3_FORCE_PATH_STYLE: Type.Boolean({ default: false }),
+  S3_ACCESS_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
+  S3_SECRET_ACCESS_KEY: Type.Optional(Type.String({ minLength: 1 })),
   // Seconds a signed file URL (GET /files/{id}/url) is asked to live; each lives between one and two of these.
   FILE_URL_TTL: Type.Integer({ minimum: 10, default: 300 }),
   WS_MAX_PAYLOAD: Type.Integer({ minimum: 1024, default: 64 * 1024 }),
@@ -69,7 +82,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.NODE_ENV === 'production' && !config.JWT_SECRET) {
     throw new ConfigError('Invalid configuration: JWT_SECRET (32+ characters) must be set when NODE_ENV=production')
   }
+  if (config.FILE_STORAGE === 's3' && !config.S3_BUCKET) throw new ConfigError('Invalid configuration: FILE_STORAGE=s3 needs S3_BUCKET')
+  if (!config.S3_ACCESS_KEY_ID !== !config.S3_SECRET_ACCESS_KEY) {
+    throw new ConfigError('Invalid configuration: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (the SDK then finds credentials itself)')
+  }
+  if (config.FILE_STORAGE === 'postgres' && config.UPLOAD_MAX_CONCURRENT >= config.DB_POOL_MAX) {
+    throw new ConfigError('Invalid configuration: UPLOAD_MAX_CONCURRENT must be below DB_POOL_MAX with FILE_STORAGE=postgres (each upload holds a connection)')
+  }
   return config
+}
+
+/** The file storage the configuration names. */
+export function storageConfig(config: Config): StorageConfig {
+  if (config.FILE_STORAGE === 'postgres') return { kind: 'postgres' }
+  return {
+    kind: 's3',
+    bucket: config.S3_BUCKET!,
+    region: config.S3_REGION,
+    endpoint: config.S3_ENDPOINT,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+    credentials: config.S3_ACCESS_KEY_ID ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY! } : undefined,
+    uploadTimeoutMs: config.UPLOAD_TIMEOUT_MS,
+    sweepIntervalMs: 10 * 60_000,
+  }
 }
 
 export class ConfigError extends Error {}

@@ -2,9 +2,6 @@
 // user id, against every kind of caller, with the status API.md gives. One world for the whole file;
 // rows that destroy something (deletes, leaves, removals, clears) get fresh objects per cell, or run last.
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import t, { type Test } from 'tap'
 import { assertError, buildTestApp, register, sessionIdOf, uniqueName, type Session, type TestApp } from './helper.ts'
 
@@ -60,11 +57,9 @@ const fill = (template: string, ids: Ids) =>
     return ids[key]
   })
 
-const uploads = await mkdtemp(path.join(tmpdir(), 'parley-authz-'))
-t.teardown(() => rm(uploads, { recursive: true, force: true }))
 // High rate limits, so that hundreds of requests from one address pass. src/config.ts has no such keys yet;
 // loadConfig drops keys it does not know, so these are harmless until it does.
-const { app } = await buildTestApp(t, { UPLOAD_DIR: uploads, RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000', LOGIN_RATE_LIMIT_PER_USERNAME: '100000' })
+const { app } = await buildTestApp(t, { RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000', LOGIN_RATE_LIMIT_PER_USERNAME: '100000' })
 
 type Res = Awaited<ReturnType<TestApp['inject']>>
 

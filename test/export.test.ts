@@ -34,8 +34,7 @@ const person = (app: TestApp, prefix: string) => {
 }
 
 t.test("the archive holds the caller's data, and nothing private of anyone else's", async (t) => {
-  const uploads = await tempDir(t)
-  const { app, db } = await buildTestApp(t, { UPLOAD_DIR: uploads })
+  const { app, db } = await buildTestApp(t)
   const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((p) => person(app, p)))
   const as = (who: Session) => client(app, who)
   const send = async (who: Session, conversation_id: string, content: string) => (await as(who).post('/messages', { conversation_id, content })).json().id as string

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { assertError, buildTestApp, client, register, type Session, tempDir, type TestApp } from './helper.ts'
+import { assertError, buildTestApp, client, register, type Session, type TestApp } from './helper.ts'
 
 // Signed file URLs (issue 11): what <img src> and <video src> load instead of a URL with the access token.
 
@@ -40,7 +40,7 @@ const withParam = (url: string, key: string, value: string) => {
 }
 
 async function setup(t: Parameters<typeof buildTestApp>[0]) {
-  const ctx = await buildTestApp(t, { UPLOAD_DIR: await tempDir(t, 'parley-urls-'), FILE_URL_TTL: String(TTL) })
+  const ctx = await buildTestApp(t, { FILE_URL_TTL: String(TTL) })
   const [alice, bob, stranger] = [await register(ctx.app), await register(ctx.app), await register(ctx.app)]
   const group = (await client(ctx.app, alice).post('/conversations', { is_group: true, name: 'Pics', participant_ids: [bob.user.id] })).json()
   const photo = await upload(ctx.app, alice, `/messages/upload?conversation_id=${group.id}`)

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { readdir, statfs } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { sql } from 'kysely'
 import t from 'tap'
-import { assertError, buildTestApp, client, register, type Session, tempDir, type TestApp } from './helper.ts'
+import { assertError, buildTestApp, client, register, type Session, type TestApp } from './helper.ts'
 
-// Real files on disk, sniffed by their bytes.
+// Real files, sniffed by their bytes, stored in the default storage (PostgreSQL); test/file-storage.test.ts
+// runs both storages across instances.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
 const MP4 = Buffer.concat([Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex'), randomBytes(100_000)])
 const PDF = Buffer.from('%PDF-1.4\n%âãÏÓ\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n')
@@ -21,12 +21,12 @@ function multipart(content: Buffer, filename = 'file.bin', contentType = 'applic
 }
 
 async function setup(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}) {
-  const uploads = await tempDir(t, 'parley-uploads-')
-  const ctx = await buildTestApp(t, { UPLOAD_DIR: uploads, ...env })
+  const ctx = await buildTestApp(t, env)
   const [alice, bob, stranger] = [await register(ctx.app), await register(ctx.app), await register(ctx.app)]
   const group = (await client(ctx.app, alice).post('/conversations', { is_group: true, name: 'Files', participant_ids: [bob.user.id] })).json()
-  const onDisk = async () => (await readdir(uploads)).sort()
-  return { ...ctx, uploads, alice, bob, stranger, group, onDisk }
+  // The files whose bytes are stored.
+  const onDisk = async () => (await ctx.db.selectFrom('file_chunks').select('storage_name').distinct().orderBy('storage_name').execute()).map((r) => r.storage_name)
+  return { ...ctx, alice, bob, stranger, group, onDisk }
 }
 
 const upload = (app: TestApp, who: Session, url: string, body: ReturnType<typeof multipart>) =>
@@ -85,7 +85,7 @@ t.test('files are served to members only, safely, with ranges; deleting the mess
   const filesBefore = await onDisk()
   t.equal((await client(app, alice).delete(`/messages/${video.id}`)).statusCode, 200)
   assertError(t, await get(app, bob, video.file_url), 404, 'FILE_NOT_FOUND')
-  t.equal((await onDisk()).length, filesBefore.length - 1, 'the bytes are gone from disk')
+  t.equal((await onDisk()).length, filesBefore.length - 1, 'the bytes are gone from the storage')
 
   await client(app, bob).post(`/conversations/${group.id}/leave`)
   assertError(t, await get(app, bob, html.file_url), 404, 'FILE_NOT_FOUND')
@@ -104,7 +104,7 @@ t.test('failed uploads leave no file and no message', async (t) => {
   assertError(t, await upload(app, alice, `/messages/upload?conversation_id=${group.id}&caption=${'x'.repeat(5001)}`, multipart(PNG)), 400)
   const json = await app.inject({ method: 'POST', url: `/messages/upload?conversation_id=${group.id}`, payload: { file: 'x' }, headers: { authorization: `Bearer ${alice.token}` } })
   assertError(t, json, 415, 'UNSUPPORTED_MEDIA_TYPE')
-  t.same(await onDisk(), [], 'nothing on disk, not even a partial file')
+  t.same(await onDisk(), [], 'nothing stored, not even a partial file')
   t.equal(await count(), before, 'no message rows')
 })
 
@@ -120,7 +120,7 @@ t.test('avatars: images only, public to signed-in users, the old one removed', a
   const second = (await upload(app, alice, '/users/me/avatar', multipart(PNG, 'me2.png'))).json()
   t.not(second.avatar_url, first.avatar_url)
   assertError(t, await get(app, stranger, first.avatar_url), 404)
-  t.equal((await onDisk()).length, 1, 'one avatar file on disk')
+  t.equal((await onDisk()).length, 1, 'one avatar file stored')
   t.equal((await client(app, bob).get(`/users/${alice.user.id}`)).json().avatar_url, second.avatar_url)
 
   const set = await upload(app, alice, `/conversations/${group.id}/avatar`, multipart(PNG))
@@ -176,7 +176,7 @@ t.test('a per-user byte quota: refused before the bytes when they cannot fit, wi
   // Announced small enough to be read: stopped where the room ends.
   assertError(t, await upload(app, alice, to, multipart(videoOf(450_000))), 413, 'QUOTA_EXCEEDED')
   assertError(t, await upload(app, alice, '/users/me/avatar', multipart(videoOf(450_000))), 413, 'QUOTA_EXCEEDED')
-  t.equal((await onDisk()).length, 1, 'nothing of the refused uploads stays on disk')
+  t.equal((await onDisk()).length, 1, 'nothing of the refused uploads stays stored')
   t.equal(await storedBy(db, alice), 600_000, 'and no row')
 
   t.equal((await upload(app, alice, to, multipart(videoOf(300_000)))).statusCode, 201, 'what fits still goes')
@@ -190,13 +190,14 @@ t.test('a per-user byte quota: refused before the bytes when they cannot fit, wi
 })
 
 t.test('concurrent uploads of one user cannot pass the quota together', async (t) => {
-  const { app, alice, group, onDisk, db } = await setup(t, { UPLOAD_QUOTA_BYTES: '1000000' })
+  // Six at once on one instance: room for all of them there (UPLOAD_MAX_CONCURRENT), not in the quota.
+  const { app, alice, group, onDisk, db } = await setup(t, { UPLOAD_QUOTA_BYTES: '1000000', UPLOAD_MAX_CONCURRENT: '6' })
   // Six at once, each checked before its bytes came while none was stored yet: only three can fit.
   const answers = await Promise.all(Array.from({ length: 6 }, () => upload(app, alice, `/messages/upload?conversation_id=${group.id}`, multipart(videoOf(300_000)))))
   t.same(answers.map((r) => r.statusCode).sort(), [201, 201, 201, 413, 413, 413])
   for (const r of answers.filter((a) => a.statusCode === 413)) assertError(t, r, 413, 'QUOTA_EXCEEDED')
   t.equal(await storedBy(db, alice), 900_000, 'within the quota')
-  t.equal((await onDisk()).length, 3, 'the refused ones left nothing on disk')
+  t.equal((await onDisk()).length, 3, 'the refused ones left nothing stored')
 })
 
 t.test('an upload rate per user: 429 with Retry-After, before the bytes', async (t) => {
@@ -217,20 +218,23 @@ t.test('an upload rate per user: 429 with Retry-After, before the bytes', async 
   t.equal((await onDisk()).length, 3, 'two of Alice, one of Bob')
 })
 
-t.test('below the free-space floor uploads stop with 507, before the bytes', async (t) => {
-  // More than any disk here has free: every upload would take it below the floor.
-  const floor = 2 ** 52
-  const { app, alice, group, onDisk, uploads, db } = await setup(t, { UPLOAD_MIN_FREE_BYTES: String(floor) })
-  const fs = await statfs(uploads)
-  t.ok(fs.bavail * fs.bsize < floor, 'the floor is above the free space')
-  const low = await uploadWatched(app, alice, `/messages/upload?conversation_id=${group.id}`, videoOf(500_000))
+t.test('past the storage cap uploads stop with 507, before the bytes', async (t) => {
+  const { app, alice, group, onDisk, db } = await setup(t, { FILE_STORAGE_MAX_BYTES: '700000' })
+  const to = `/messages/upload?conversation_id=${group.id}`
+  t.equal((await upload(app, alice, to, multipart(videoOf(600_000)))).statusCode, 201, 'what fits goes')
+  // 100,000 bytes left: announced larger, refused unread.
+  const low = await uploadWatched(app, alice, to, videoOf(500_000))
   assertError(t, low, 507, 'INSUFFICIENT_STORAGE')
   t.notOk(low.read, 'answered before the file was read')
-  assertError(t, await upload(app, alice, `/messages/upload?conversation_id=${group.id}`, multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
-  assertError(t, await upload(app, alice, '/users/me/avatar', multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
-  assertError(t, await upload(app, alice, `/conversations/${group.id}/avatar`, multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
-  t.same(await onDisk(), [], 'nothing on disk')
-  t.equal(await storedBy(db, alice), 0, 'no rows')
+  t.equal((await upload(app, alice, to, multipart(PNG))).statusCode, 201, 'a small file still fits')
+  const full = await setup(t, { FILE_STORAGE_MAX_BYTES: '0' })
+  assertError(t, await upload(full.app, full.alice, `/messages/upload?conversation_id=${full.group.id}`, multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
+  assertError(t, await upload(full.app, full.alice, '/users/me/avatar', multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
+  assertError(t, await upload(full.app, full.alice, `/conversations/${full.group.id}/avatar`, multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
+  t.same(await full.onDisk(), [], 'nothing stored')
+  t.equal(await storedBy(full.db, full.alice), 0, 'no rows')
+  t.equal((await onDisk()).length, 2)
+  t.equal(await storedBy(db, alice), 600_000 + PNG.length)
 })
 
 t.test('file names are stored clean: no bidi overrides, controls or invisible characters, NFC', async (t) => {
@@ -247,4 +251,26 @@ t.test('file names are stored clean: no bidi overrides, controls or invisible ch
     const res = await get(app, bob, msg.file_url)
     t.equal(res.headers['content-disposition'], `attachment; filename="${encodeURIComponent(stored)}"; filename*=UTF-8''${encodeURIComponent(stored)}`, 'and served under it')
   }
+})
+
+t.test('caching and ranges as for files on disk: ETag, 304, If-Range, HEAD, several ranges', async (t) => {
+  const { app, alice, group } = await setup(t)
+  const video = (await upload(app, alice, `/messages/upload?conversation_id=${group.id}`, multipart(MP4, 'clip.mp4'))).json()
+  const first = await get(app, alice, video.file_url)
+  const etag = first.headers.etag as string
+  t.match(etag, /^"[0-9a-f-]{36}"$/, 'a strong ETag')
+  t.ok(first.headers['last-modified'])
+  const cached = await get(app, alice, video.file_url, { 'if-none-match': etag })
+  t.same([cached.statusCode, cached.rawPayload.length], [304, 0], 'a cache that has it gets 304, no bytes')
+  t.equal((await get(app, alice, video.file_url, { 'if-none-match': '"other"' })).statusCode, 200)
+  const same = await get(app, alice, video.file_url, { range: 'bytes=0-9', 'if-range': etag })
+  t.same([same.statusCode, same.rawPayload], [206, MP4.subarray(0, 10)], 'If-Range naming this file: the range')
+  const changed = await get(app, alice, video.file_url, { range: 'bytes=0-9', 'if-range': '"another"' })
+  t.same([changed.statusCode, changed.rawPayload.length], [200, MP4.length], 'If-Range naming another version: the whole file')
+  const several = await get(app, alice, video.file_url, { range: 'bytes=0-9,100-199' })
+  t.same([several.statusCode, several.rawPayload.length], [200, MP4.length], 'several ranges: the whole file, as send did')
+  const malformed = await get(app, alice, video.file_url, { range: 'bytes=x-y' })
+  t.equal(malformed.statusCode, 200, 'a malformed Range is ignored')
+  const head = await app.inject({ method: 'HEAD', url: video.file_url, headers: { authorization: `Bearer ${alice.token}` } })
+  t.same([head.statusCode, head.headers['content-length'], head.rawPayload.length], [200, String(MP4.length), 0], 'HEAD: the length, no bytes')
 })

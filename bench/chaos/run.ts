@@ -77,7 +77,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       instances: 3,
       databaseUrl: database.url,
       env: { ...process.env, JWT_SECRET, RATE_LIMIT_MAX: '1000000', NODE_ENV: 'production' },
-      instanceEnv: (i) => ({ DATABASE_URL: viaProxy(i), UPLOAD_DIR: path.join(dir, `uploads-${i}`) }),
+      instanceEnv: (i) => ({ DATABASE_URL: viaProxy(i) }),
       onLine: (member, line) => /"level":(50|60)/.test(line) && log(`${member}: ${line.slice(0, 300)}`),
     })
     const world: World = {

@@ -1,21 +1,23 @@
+import { Readable } from 'node:stream'
 import multipart from '@fastify/multipart'
-import send from '@fastify/send'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { AppError, notFound } from '../errors.ts'
+import { AppError } from '../errors.ts'
 import type { Config } from '../config.ts'
 import { streamedBodyCompiler } from '../plugins/validation.ts'
 import { errors, IdParams, Timestamp, Uuid } from '../schemas/common.ts'
 import { Conversation } from '../schemas/conversations.ts'
 import { Content, Message } from '../schemas/messages.ts'
 import { User } from '../schemas/users.ts'
+import { answerFor } from '../services/byte-ranges.ts'
 import { AVATAR_TYPES, fileUrl } from '../services/files.ts'
 import { type App, secured } from './types.ts'
 
 const FileBody = Type.Object({ file: Type.String({ format: 'binary', description: 'The file; its type is sniffed from its bytes' }) })
 const multipartSchema = { consumes: ['multipart/form-data'], body: FileBody }
-// What an upload can be refused with besides the route's own: too large or over quota, the rate, the disk.
-const uploadErrors = [400, 401, 413, 415, 429, 507]
+// What an upload can be refused with besides the route's own: too large or over quota, too slow, the rate,
+// this instance's upload slots, the storage's cap.
+const uploadErrors = [400, 401, 408, 413, 415, 429, 503, 507]
 
 const SignedQuery = Type.Object({
   expires: Type.Optional(Type.Integer({ minimum: 0, description: 'A signed URL: its expiry (epoch seconds)' })),
@@ -43,7 +45,7 @@ const INLINE = /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/|audio\/)/
 /** Uploads (multipart, in this scope only) and the files they store. */
 export default async function fileRoutes(app: App, opts: { config: Config }) {
   const { files, messages, users, conversations } = app.services
-  const { MAX_UPLOAD_BYTES, MAX_AVATAR_BYTES, UPLOAD_DIR } = opts.config
+  const { MAX_UPLOAD_BYTES, MAX_AVATAR_BYTES } = opts.config
   await app.register(multipart, { limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 0, parts: 1, fieldNameSize: 100, headerPairs: 50 } })
   // Tokens come in the header only: a token in a URL ends up in logs. Where a header cannot be sent (img,
   // video, a download link), a signed URL from GET /files/{id}/url opens the one file.
@@ -147,24 +149,26 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
   }, async (request, reply) => {
     const signed = signedRead(request)
     const file = await files.findReadable(request.params.id, request.userId, signed ? request.sessionId : undefined)
-    const result = await send(request.raw, file.storage_name, { root: UPLOAD_DIR, dotfiles: 'deny', index: false, acceptRanges: true, cacheControl: false, etag: true })
-    if (result.type === 'error') {
-      if ((result.metadata.error as { status?: number }).status !== 416) throw notFound('file')
-      reply.header('content-range', `bytes */${file.size}`)
+    const answer = answerFor(request.headers, { size: file.size, etag: `"${file.id}"`, lastModified: file.created_at })
+    if (answer.status === 416) {
+      reply.headers(answer.headers)
       throw new AppError(416, 'RANGE_NOT_SATISFIABLE', 'The requested range is outside the file')
     }
+    // HEAD and 304 answer with headers only, and read no bytes. Fastify keeps a HEAD's Content-Length only
+    // when its body is a stream (which it drains): an empty one.
+    const body = !answer.range ? undefined : request.method === 'HEAD' ? Readable.from([]) : await files.open(file, answer.range)
     const inline = INLINE.test(file.mime_type)
     const name = encodeURIComponent(file.original_name)
     // A signed URL's answer is kept no longer than the URL works.
     const maxAge = signed ? files.urls.secondsLeft(request.query.expires ?? 0) : 3600
     return (reply as FastifyReply)
-      .code(result.statusCode)
-      .headers(result.headers as Record<string, string>)
+      .code(answer.status)
+      .headers(answer.headers)
       .header('content-type', file.mime_type)
       .header('x-content-type-options', 'nosniff')
       .header('content-security-policy', "default-src 'none'; sandbox")
       .header('cache-control', `private, max-age=${maxAge}`)
       .header('content-disposition', `${inline ? 'inline' : 'attachment'}; filename="${name}"; filename*=UTF-8''${name}`)
-      .send(result.stream)
+      .send(body)
   })
 }

@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
-import { mkdir, rename, stat, statfs, unlink } from 'node:fs/promises'
 import path from 'node:path'
-import { pipeline } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
 import type { MultipartFile } from '@fastify/multipart'
-import { fileTypeFromFile } from 'file-type'
 import { sql } from 'kysely'
 import type { FilesTable } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { AppError, badRequest, notFound } from '../errors.ts'
 import { normalizeName } from '../text.ts'
+import type { ByteRange, FileStorage, Trx } from './file-storage/index.ts'
 import type { FileUrls } from './file-urls.ts'
+import { inspectUpload } from './upload-body.ts'
 
 /** Images a browser may show inline and we accept as avatars. */
 export const AVATAR_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp'])
@@ -29,11 +28,14 @@ export interface StoredFile {
 }
 
 export interface FilesOptions {
-  uploadDir: string
+  storage: FileStorage
   /** Bytes a user may keep stored, all their files together. */
   quotaBytes: number
-  /** Free bytes the upload directory's file system keeps: no upload may take it below. */
-  minFreeBytes: number
+  /** Bytes all files together may take; beyond, uploads stop with 507. Unset: no cap. */
+  storageMaxBytes?: number
+  /** Uploads streaming at once on this instance (each may hold a pool connection), and how long each may take. */
+  maxConcurrent: number
+  timeoutMs: number
   urls: FileUrls
 }
 
@@ -66,65 +68,68 @@ function cleanName(name: string | undefined): string {
 
 export class FilesService {
   readonly urls: FileUrls
-  private readonly uploadDir: string
+  private readonly storage: FileStorage
+  private streaming = 0
 
   constructor(
     private readonly db: DB,
     private readonly opts: FilesOptions,
   ) {
-    this.uploadDir = opts.uploadDir
+    this.storage = opts.storage
     this.urls = opts.urls
   }
 
-  pathOf(storageName: string): string {
-    return path.join(this.uploadDir, storageName)
-  }
-
   /**
-   * Streams an upload to disk under a generated name, then sniffs what it really is (the client's
-   * Content-Type and file name are never trusted). The quota and the free space are checked before a byte
-   * is read (`nextPart` is asked for the file only then, with the most it may hold), and the quota again
-   * when the row is written. Whatever goes wrong, nothing stays behind.
+   * Streams an upload into the storage under a generated name, sniffing what it really is from its first
+   * bytes (the client's Content-Type and file name are never trusted). The quota, the storage's cap and the
+   * instance's upload slots are checked before a byte is read (`nextPart` is asked for the file only then,
+   * with the most it may hold), and the quota again when the row is written. Whatever goes wrong, nothing
+   * stays behind (the storage's `store`).
    */
   async store(uploadedBy: string, upload: Upload, nextPart: (fileSize: number) => Promise<MultipartFile | undefined>): Promise<StoredFile> {
-    const { maxBytes, requestBytes, accept } = upload
-    await mkdir(this.uploadDir, { recursive: true })
+    const { maxBytes, requestBytes } = upload
     const used = await this.usedBy(uploadedBy)
     const room = this.opts.quotaBytes - used
     const limit = Math.min(maxBytes, room)
     const leastFileBytes = requestBytes === undefined ? 0 : requestBytes - MULTIPART_SLACK
+    const cutShort = () => (limit < maxBytes ? quotaExceeded(used, this.opts.quotaBytes) : tooLarge(maxBytes))
     if (room <= 0 || (leastFileBytes > room && room < maxBytes)) throw quotaExceeded(used, this.opts.quotaBytes)
     if (leastFileBytes > maxBytes) throw tooLarge(maxBytes)
-    await this.assertFreeSpace(Math.min(limit, requestBytes ?? limit))
+    await this.assertRoom(Math.min(limit, requestBytes ?? limit))
+    if (this.streaming >= this.opts.maxConcurrent) throw new AppError(503, 'UPLOADS_BUSY', 'Too many uploads on this server right now; try again shortly')
+    this.streaming++
+    try {
+      return await this.streamIn(uploadedBy, upload, await nextPart(limit), cutShort)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw cutShort()
+      throw err
+    } finally {
+      this.streaming--
+    }
+  }
 
-    const part = await nextPart(limit)
+  private async streamIn(uploadedBy: string, upload: Upload, part: MultipartFile | undefined, cutShort: () => AppError): Promise<StoredFile> {
     if (!part || part.type !== 'file' || part.fieldname !== 'file') {
       part?.file?.resume()
       throw badRequest('Send the file as the multipart field "file"', 'FILE_REQUIRED')
     }
-    const tmp = this.pathOf(`.${randomUUID()}.part`)
+    const { body, facts } = inspectUpload(part.file, { accept: upload.accept, truncated: cutShort })
+    // A client that stops sending would hold its slot (and, on PostgreSQL, a connection) for ever.
+    const timeout = setTimeout(() => part.file.destroy(new AppError(408, 'UPLOAD_TIMEOUT', `The upload took longer than ${this.opts.timeoutMs / 1000} s`)), this.opts.timeoutMs)
+    const storageName = randomUUID()
+    const originalName = cleanName(part.filename)
     try {
-      await pipeline(part.file, createWriteStream(tmp, { flags: 'wx' }))
-      if (part.file.truncated) throw limit < maxBytes ? quotaExceeded(used, this.opts.quotaBytes) : tooLarge(maxBytes)
-      const { size } = await stat(tmp)
-      if (size === 0) throw badRequest('The file is empty', 'FILE_EMPTY')
-      const sniffed = await fileTypeFromFile(tmp)
-      const mime = sniffed?.mime ?? 'application/octet-stream'
-      if (accept && !accept.has(mime)) throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', `Only ${[...accept].join(', ')} are accepted; this file is ${mime}`)
-      const storageName = `${randomUUID()}${sniffed ? `.${sniffed.ext}` : ''}`
-      const originalName = cleanName(part.filename)
-      await rename(tmp, this.pathOf(storageName))
-      const id = await this.insertWithinQuota({ storage_name: storageName, purpose: upload.purpose, mime_type: mime, size, original_name: originalName, uploaded_by: uploadedBy })
-        .catch(async (err) => {
-          await unlink(this.pathOf(storageName)).catch(() => {})
-          throw err
-        })
-      const kind = mime.startsWith('image/') ? 'image' : mime.startsWith('video/') ? 'video' : 'file'
-      return { id, storageName, mime, size, originalName, kind }
+      const id = await this.storage.store(storageName, body, (trx) =>
+        this.insertWithinQuota(trx, { storage_name: storageName, purpose: upload.purpose, mime_type: facts.mime, size: facts.size, original_name: originalName, uploaded_by: uploadedBy }),
+      )
+      const kind = facts.mime.startsWith('image/') ? 'image' : facts.mime.startsWith('video/') ? 'video' : 'file'
+      return { id, storageName, mime: facts.mime, size: facts.size, originalName, kind }
     } catch (err) {
-      await unlink(tmp).catch(() => {})
-      if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw limit < maxBytes ? quotaExceeded(used, this.opts.quotaBytes) : tooLarge(maxBytes)
+      // Refused before its end (its type, the timeout): the rest of the part is read and dropped.
+      part.file.resume()
       throw err
+    } finally {
+      clearTimeout(timeout)
     }
   }
 
@@ -139,26 +144,33 @@ export class FilesService {
    * several instances), each checked before its bytes came: one lock per user makes "sum, then insert" one
    * step, so that no two of them can both fit in the same room.
    */
-  private insertWithinQuota(row: Omit<FilesTable, 'id' | 'created_at'>): Promise<string> {
-    return this.db.transaction().execute(async (trx) => {
-      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`parley upload quota ${row.uploaded_by}`}, 0))`.execute(trx)
-      const used = await this.usedBy(row.uploaded_by, trx)
-      if (used + row.size > this.opts.quotaBytes) throw quotaExceeded(used, this.opts.quotaBytes, row.size)
-      return (await trx.insertInto('files').values(row).returning('id').executeTakeFirstOrThrow()).id
-    })
+  private async insertWithinQuota(trx: Trx, row: Omit<FilesTable, 'id' | 'created_at'>): Promise<string> {
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`parley upload quota ${row.uploaded_by}`}, 0))`.execute(trx)
+    const used = await this.usedBy(row.uploaded_by, trx)
+    if (used + row.size > this.opts.quotaBytes) throw quotaExceeded(used, this.opts.quotaBytes, row.size)
+    return (await trx.insertInto('files').values(row).returning('id').executeTakeFirstOrThrow()).id
   }
 
-  /** 507 when storing `bytes` more would leave the upload directory's file system below its floor. */
-  private async assertFreeSpace(bytes: number): Promise<void> {
-    const fs = await statfs(this.uploadDir)
-    if (fs.bavail * fs.bsize - bytes < this.opts.minFreeBytes) throw lowOnStorage()
+  /**
+   * 507 when storing `bytes` more would take all files past FILE_STORAGE_MAX_BYTES: the storage's own free
+   * space cannot be seen from here (a database server's disk, a bucket), so the operator sets what it may hold.
+   */
+  private async assertRoom(bytes: number): Promise<void> {
+    const max = this.opts.storageMaxBytes
+    if (max === undefined) return
+    const row = await this.db.selectFrom('files').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('n')).executeTakeFirstOrThrow()
+    if (Number(row.n) + bytes > max) throw lowOnStorage()
   }
 
   /** Deletes a file's row and its bytes; nothing can reach it afterwards. */
   async remove(fileId: string | null | undefined): Promise<void> {
     if (!fileId) return
-    const row = await this.db.deleteFrom('files').where('id', '=', fileId).returning('storage_name').executeTakeFirst()
-    if (row) await unlink(this.pathOf(row.storage_name)).catch(() => {})
+    await this.storage.remove(async (trx) => (await trx.deleteFrom('files').where('id', '=', fileId).returning('storage_name').executeTakeFirst())?.storage_name)
+  }
+
+  /** A stored file's bytes, or a range of them. */
+  open(file: { storage_name: string; size: number }, range?: ByteRange): Promise<Readable> {
+    return this.storage.open(file.storage_name, file.size, range)
   }
 
   /**

@@ -1,0 +1,42 @@
+import type { Readable } from 'node:stream'
+import type { Transaction } from 'kysely'
+import type { Database } from '../../../db/types.ts'
+import type { DB } from '../../database.ts'
+import { PostgresStorage } from './postgres.ts'
+import { S3Storage, type S3Options } from './s3.ts'
+
+export type Trx = Transaction<Database>
+
+/** Inclusive byte offsets, as in a Range header. */
+export interface ByteRange {
+  start: number
+  end: number
+}
+
+/**
+ * Where the bytes of uploaded files live, shared by every instance. The files row is the file: storages
+ * keep bytes only while a row names them, so a failed upload, a deleted file or a crash leaves nothing.
+ */
+export interface FileStorage {
+  /**
+   * Stores `body` under `key`, then runs `commit` (which writes the files row) so that both happen or
+   * neither: when `body` or `commit` throws, or the process dies on the way, no bytes stay behind.
+   */
+  store<T>(key: string, body: AsyncIterable<Buffer>, commit: (trx: Trx) => Promise<T>): Promise<T>
+  /**
+   * Runs `deleteRow` (which deletes the files row and answers with its key, if there was one) and deletes
+   * the bytes; once the row is gone, the bytes go too, even if the process dies in between.
+   */
+  remove(deleteRow: (trx: Trx) => Promise<string | undefined>): Promise<void>
+  /** The bytes of `key` (`size` of them), or of a range; rejects before a byte is sent when they are missing. */
+  open(key: string, size: number, range?: ByteRange): Promise<Readable>
+  /** Background work (sweeps) starts and stops with the app. */
+  start(): Promise<void>
+  close(): Promise<void>
+}
+
+export type StorageConfig = { kind: 'postgres' } | ({ kind: 's3' } & S3Options)
+
+export function createFileStorage(db: DB, config: StorageConfig): FileStorage {
+  return config.kind === 's3' ? new S3Storage(db, config) : new PostgresStorage(db)
+}
