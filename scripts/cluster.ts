@@ -126,7 +126,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     restart = async (i) => {
       const old = instances[i]
       if (old.proc.exitCode === null && old.proc.signalCode === null) await once(old.proc, 'exit')
-      members.splice(members.indexOf(old), 1)
+      // (An Instance is a copy of its Member, with its address: the Member is found by its process.)
+      members.splice(members.findIndex((m) => m.proc === old.proc), 1)
       return (instances[i] = await launch(i))
     }
     const port = opts.port || (await freePort())

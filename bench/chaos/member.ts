@@ -31,7 +31,7 @@ const BACKOFF_MS = [100, 200, 400, 800, 1000]
 
 export class Member {
   readonly seen = new Map<string, Seen>()
-  /** After `resumed` on a connection, a seq that is not the next one (a gap filled late, or one gone back). */
+  /** After `resumed` on a connection, a seq that is not the next one (a gap, or one that comes late). */
   outOfOrder = 0
   /** The same seq twice on one connection. */
   duplicates = 0
@@ -105,7 +105,9 @@ export class Member {
     }
     if (last !== undefined && frame.seq <= last) {
       if (seen.bySeq.has(frame.seq)) (this.duplicates++, note('duplicate'))
-      else (this.outOfOrder++, note('late'))
+      // Before `resumed`, a lower seq is the replay filling in under live events that overtook it, which a
+      // client puts in order itself (docs/PROTOCOL.md); after it, nothing may come late.
+      else if (this.live) (this.outOfOrder++, note('late'))
     } else if (this.live && frame.seq !== seen.contiguous + 1 && !seen.bySeq.has(frame.seq)) {
       // After `resumed`, everything before this seq has been delivered: a jump is a gap.
       this.outOfOrder++
