@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
+import WebSocket from 'ws'
 import { freePort } from '../src/database.ts'
 import { testDatabase } from './helper.ts'
 import { BASE_ENV, startServer as start, stopServer } from './processes.ts'
@@ -61,11 +62,12 @@ t.test('a bad configuration is one line and exit code 1', async (t) => {
 })
 
 /** `npm start` on a fresh data folder, until it is up: npm's process, its output, and the pids of the server and its PostgreSQL. */
-async function npmStart(t: Test, opts: { ownGroup?: boolean } = {}) {
+async function npmStart(t: Test, opts: { ownGroup?: boolean; command?: string[] } = {}) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'parley-data-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   // In a group of its own, as a terminal runs a foreground command: a Ctrl+C is SIGINT to the whole group.
-  const npm = spawn('npm', ['start', '--silent'], {
+  const [command, ...args] = opts.command ?? ['npm', 'start', '--silent']
+  const npm = spawn(command, args, {
     cwd: root, detached: opts.ownGroup, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...BASE_ENV, PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir },
   })
@@ -88,7 +90,8 @@ async function npmStart(t: Test, opts: { ownGroup?: boolean } = {}) {
   const postmaster = Number((await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0])
   pids.push(server, postmaster)
   t.ok(alive(server) && alive(postmaster), 'the server and its PostgreSQL run')
-  return { npm, output, server, postmaster }
+  const base = /API docs at (http:\/\/\S+)\/docs/.exec(output.join(''))![1]
+  return { npm, output, server, postmaster, base }
 }
 
 t.test('SIGTERM to `npm start` alone, as a process manager sends it, stops the server and its database', async (t) => {
@@ -113,6 +116,27 @@ t.test('Ctrl+C on `npm start` (SIGINT to its whole process group) shuts down cle
   const text = output.join('')
   t.match(text, /SIGINT received, shutting down/, 'the server shut down')
   t.notMatch(text, /second SIGINT|"level":[45]\d|\n\s+at /, 'once, with no warning, error or stack trace (npm passes the signal on too)')
+})
+
+t.test("SIGTERM to the container's command (node, no npm) drains sockets with 1001 and stops the database last", async (t) => {
+  const { npm: node, output, server, postmaster, base } = await npmStart(t, { command: [process.execPath, '--import', 'tsx', 'src/server.ts'] })
+  t.equal(node.pid, server, 'node is the server itself')
+  const post = (p: string, body: unknown, token?: string) =>
+    fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) }, body: JSON.stringify(body) })
+  const alice = (await (await post('/auth/register', { username: 'alice_sigterm', password: 'Passw0rd-x' })).json()) as { access_token: string; user: { id: string } }
+  const bob = (await (await post('/auth/register', { username: 'bob_sigterm', password: 'Passw0rd-x' })).json()) as { access_token: string; user: { id: string } }
+  const conv = (await (await post('/conversations', { participant_ids: [bob.user.id] }, alice.access_token)).json()) as { id: string }
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/ws?token=${bob.access_token}`)
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+  const exited = once(node, 'exit')
+  t.equal((await post('/messages', { conversation_id: conv.id, content: 'before the signal' }, alice.access_token)).status, 201)
+  node.kill('SIGTERM')
+  t.equal(await closed, 1001, 'the socket is closed with 1001 (going away): its client reconnects elsewhere')
+  const [code] = await exited
+  t.equal(code, 0, 'exits 0')
+  t.notOk(alive(postmaster), 'its PostgreSQL is stopped too')
+  t.notMatch(output.join(''), /"level":5\d/, 'no error on the way out')
 })
 
 /** Whether a process of this pid is still running. */
