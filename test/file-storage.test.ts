@@ -251,3 +251,30 @@ t.test('postgres: bytes missing behind a row are a 404; uploads at once are boun
   t.equal((await db.selectFrom('file_chunks').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n, 0, 'leaving nothing')
   t.equal((await uploadTo(base, alice.token, to, PNG)).status, 201, 'and giving its slot back')
 })
+
+t.test('a SIGTERM mid-upload lets the upload finish and answer, then the instance exits 0 (issue 13, point 4)', async (t) => {
+  const { url, db } = await database(t)
+  const instance = await startServer(t, { DATABASE_URL: url, JWT_SECRET })
+  const alice = (await call(instance.base, 'POST', '/auth/register', undefined, { username: `term_${process.pid}`, password: 'Passw0rd' })).body
+  const group = (await call(instance.base, 'POST', '/conversations', alice.access_token, { is_group: true, name: 'Term', participant_ids: [] })).body
+  const content = video(4 * 1024 * 1024)
+  const { head, tail, type } = multipart(content)
+  const req = http.request(`${instance.base}/messages/upload?conversation_id=${group.id}`, {
+    method: 'POST',
+    headers: { 'content-type': type, 'content-length': String(head.length + content.length + tail.length), authorization: `Bearer ${alice.access_token}` },
+  })
+  const answered = new Promise<number>((resolve, reject) => req.on('response', (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject))
+  req.write(Buffer.concat([head, content.subarray(0, 1024 * 1024)]))
+  // The upload is being stored (its transaction has written) when the signal comes: an in-flight write.
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  t.teardown(() => admin.end())
+  await until(async () => (await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()`)).rows[0].n > 0)
+  const exited = new Promise<number | null>((resolve) => instance.proc.once('exit', (code) => resolve(code)))
+  instance.proc.kill('SIGTERM')
+  req.end(Buffer.concat([content.subarray(1024 * 1024), tail]))
+  t.equal(await answered, 201, 'the upload that was streaming is stored and answered')
+  t.equal(await exited, 0, 'then the instance exits 0')
+  const stored = await db.selectFrom('messages').select('file_size').where('message_type', '=', 'video').execute()
+  t.same(stored.map((m) => Number(m.file_size)), [content.length], 'the whole file is kept')
+})
