@@ -76,7 +76,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     cluster = await startCluster({
       instances: 3,
       databaseUrl: database.url,
-      env: { ...process.env, JWT_SECRET, RATE_LIMIT_MAX: '1000000', NODE_ENV: 'production' },
+      // Not this process's environment: under tap it carries the coverage collector, and the instances' coverage of
+      // the same sources through another transform (tsx's) would corrupt the suite's report.
+      env: { PATH: process.env.PATH, _TAPJS_PROCESSINFO_COVERAGE_: '0', JWT_SECRET, RATE_LIMIT_MAX: '1000000', NODE_ENV: 'production' },
       instanceEnv: (i) => ({ DATABASE_URL: viaProxy(i) }),
       onLine: (member, line) => /"level":(50|60)/.test(line) && log(`${member}: ${line.slice(0, 300)}`),
     })
