@@ -82,7 +82,7 @@ export default fp(
       const token = app.accessToken(request, { query: get, subprotocol: get })
       if (!token) return undefined
       try {
-        return app.jwt.verify<{ sub: string }>(token).sub
+        return app.tokenClaims(token, request).sub
       } catch {
         return undefined
       }
@@ -129,9 +129,9 @@ export default fp(
       return { allowed: count <= globalMax(), retryAfterMs: ttlMs }
     })
 
-    // The token check needs @fastify/jwt, registered later (plugins/auth.ts): fail at start-up, not per request.
+    // The token check needs the auth plugin, registered later (plugins/auth.ts): fail at start-up, not per request.
     app.addHook('onReady', async () => {
-      if (!app.hasDecorator('jwt') || !app.hasDecorator('accessToken')) throw new Error('rate-limit: the auth plugin (app.jwt) is not registered')
+      if (!app.hasDecorator('tokenClaims') || !app.hasDecorator('accessToken')) throw new Error('rate-limit: the auth plugin (app.tokenClaims) is not registered')
       if (app.hasDecorator('realtime')) liveInstances = () => app.realtime.presence.liveInstances
     })
 
