@@ -21,6 +21,13 @@ export interface TokenSources {
   subprotocol?: boolean
 }
 
+/** What a verified access token says, before it is checked against the database. */
+export interface TokenClaims {
+  sub: string
+  sid: string
+  exp: number
+}
+
 export interface AccessClaims {
   userId: string
   sessionId: string
@@ -32,8 +39,14 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The access token a request carries, from the Bearer header or the other sources allowed. */
     accessToken(request: FastifyRequest, sources?: TokenSources): string | undefined
+    /**
+     * An access token's claims, its signature and expiry checked (fast-jwt's error otherwise), nothing more. Given
+     * the request that carries it, the answer is kept on the request: the global rate limit (which keys a request
+     * by its token's user) and then authentication verify a token once between them.
+     */
+    tokenClaims(token: string, request?: FastifyRequest): TokenClaims
     /** Verifies an access token and that its user and session are still there; a 401 AppError otherwise. */
-    verifyAccess(token: string | undefined): Promise<AccessClaims>
+    verifyAccess(token: string | undefined, request?: FastifyRequest): Promise<AccessClaims>
     /** Sessions known open while the listener hears every end (the realtime plugin keeps it current). */
     openSessions: OpenSessions
     /** An onRequest hook: the Bearer token's user and session, or 401. */
@@ -49,17 +62,47 @@ const BEARER = /^Bearer\s+(\S+)$/i
 const PROTOCOL = 'bearer.'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+// Our tokens are about 250 characters. One past this is refused unverified (none is ours), so fast-jwt's cache, keyed
+// by the token itself (below), holds at most 10,000 keys of this size: a few MB.
+const MAX_TOKEN = 1024
+
+// The last token a request had verified, and what came of it.
+const VERIFIED = Symbol('parley verified token')
+type Verified = { token: string; claims: TokenClaims } | { token: string; error: unknown }
+type VerifyingRequest = FastifyRequest & { [VERIFIED]: Verified | null }
+
 /**
  * Bearer access tokens (JWT, HS256) naming a user (`sub`) and a session (`sid`). Every way in (REST, files,
  * WebSocket) takes its token and checks it here: a token of a deleted user or of an ended session is refused.
  */
 export default fp(
   async function auth(app: FastifyInstance, opts: { secret: string; accessTtl: number; db: DB }) {
-    // A request's token is verified twice (the rate-limit key, then here), and clients reuse it for minutes:
-    // fast-jwt's cache (expiry still enforced) makes those repeats a lookup instead of another HMAC.
-    await app.register(fastifyJwt, { secret: opts.secret, sign: { expiresIn: opts.accessTtl }, verify: { cache: 10_000 } })
+    // Clients reuse a token for minutes: fast-jwt's cache (expiry still enforced) makes each request after the
+    // first a lookup instead of another HMAC. Keyed by the token itself, not by fast-jwt's default, a SHA-256 of it:
+    // that hash was most of a cached verification's cost (≈ 0.05 of 0.08 ms on a POST, docs/SCALING.md "Round 3").
+    // Only tokenClaims verifies, and never a token longer than MAX_TOKEN.
+    await app.register(fastifyJwt, { secret: opts.secret, sign: { expiresIn: opts.accessTtl }, verify: { cache: 10_000, cacheKeyBuilder: (token) => token } })
     app.decorateRequest('userId', '')
     app.decorateRequest('sessionId', '')
+    app.decorateRequest(VERIFIED, null)
+
+    const verify = (token: string): Verified => {
+      if (token.length > MAX_TOKEN) return { token, error: new Error('The token is longer than any issued') }
+      try {
+        return { token, claims: app.jwt.verify<TokenClaims>(token) }
+      } catch (error) {
+        return { token, error }
+      }
+    }
+    app.decorate('tokenClaims', (token: string, request?: FastifyRequest): TokenClaims => {
+      let verified = (request as VerifyingRequest | undefined)?.[VERIFIED]
+      if (verified?.token !== token) {
+        verified = verify(token)
+        if (request) (request as VerifyingRequest)[VERIFIED] = verified
+      }
+      if ('error' in verified) throw verified.error
+      return verified.claims
+    })
 
     app.decorate('accessToken', (request: FastifyRequest, sources: TokenSources = {}) => {
       const bearer = BEARER.exec(request.headers.authorization ?? '')?.[1]
@@ -78,11 +121,11 @@ export default fp(
 
     // Without the realtime plugin nobody tells it of ended sessions: it then trusts nothing and every check asks.
     app.decorate('openSessions', new OpenSessions({ max: 100_000, maxAgeMs: 60_000 }))
-    app.decorate('verifyAccess', async (token: string | undefined): Promise<AccessClaims> => {
+    app.decorate('verifyAccess', async (token: string | undefined, request?: FastifyRequest): Promise<AccessClaims> => {
       if (!token) throw unauthorized('Missing or invalid access token')
-      let claims: { sub: string; sid: string; exp: number }
+      let claims: TokenClaims
       try {
-        claims = app.jwt.verify(token)
+        claims = app.tokenClaims(token, request)
       } catch (err) {
         // fast-jwt's own code: app.jwt.verify does not wrap its errors as request.jwtVerify does.
         const expired = (err as { code?: string }).code === 'FAST_JWT_EXPIRED'
@@ -105,7 +148,7 @@ export default fp(
     })
 
     app.decorate('authenticate', async (request: FastifyRequest) => {
-      const { userId, sessionId } = await app.verifyAccess(app.accessToken(request))
+      const { userId, sessionId } = await app.verifyAccess(app.accessToken(request), request)
       request.userId = userId
       request.sessionId = sessionId
     })

@@ -1,10 +1,12 @@
-import rateLimit, { type FastifyRateLimitStore, normalizeIP } from '@fastify/rate-limit'
+import { isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { Address6 } from 'ip-address'
 import type pg from 'pg'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
-import { type SharedCounter, type SharedLimit, SharedLimits, type Verdict } from '../services/shared-limits.ts'
+import { type SharedLimit, SharedLimits, type Verdict } from '../services/shared-limits.ts'
+import { type WindowCount, WindowCounter } from '../services/window-counter.ts'
 
 type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -23,34 +25,28 @@ declare module 'fastify' {
     /** Spends one unit of a user's global budget, the one their REST requests spend: WebSocket frames use it. */
     spendBudget: (userId: string) => Promise<{ allowed: boolean; retryAfterMs: number }>
   }
+  interface FastifyContextConfig {
+    /** false: the route has a limit of its own (the auth routes), instead of the global one. */
+    rateLimit?: false
+  }
 }
 
 // Keys the global limit's in-memory store keeps (least recently used go first). An evicted key starts again from
 // zero, so the store is large enough that flooding it with new keys to reset someone's count is not cheap.
 const CACHE = 50_000
 
-// A counter spent outside HTTP carries its key here (see spendBudget).
-const BUDGET = Symbol('parley budget key')
-type BudgetRequest = FastifyRequest & { [BUDGET]?: string }
-
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
 const tooMany = (ms: number, what = 'requests') => new AppError(429, 'RATE_LIMITED', `Too many ${what}; retry in ${seconds(ms)} s`)
 
 /** The client's address; IPv6 clients count per /64, since one host usually holds a whole one. */
-const ipKey = (request: FastifyRequest) => `ip:${normalizeIP(request.ip)}`
-
-/** @fastify/rate-limit's store over a shared counter: the global limit counted in PostgreSQL (RATE_LIMIT_STORE=postgres). */
-function sharedStore(count: SharedCounter) {
-  return class SharedStore implements FastifyRateLimitStore {
-    incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void): void {
-      count(key).then(({ count, ttlMs }) => callback(null, { current: count, ttl: ttlMs }), callback)
-    }
-
-    child(): FastifyRateLimitStore {
-      throw new Error('rate-limit: the shared store serves the global limit only')
-    }
-  }
+function normalizeIP(ip: string): string {
+  if (!isIPv6(ip)) return ip.toLowerCase()
+  const address = new Address6(ip)
+  if (address.isMapped4()) return address.to4().correctForm()
+  return new Address6(`${ip}/64`).startAddress().correctForm()
 }
+
+const ipKey = (request: FastifyRequest) => `ip:${normalizeIP(request.ip)}`
 
 /**
  * Rate limits, for the whole cluster (docs/SCALING.md, "Rate limits across instances"):
@@ -86,51 +82,56 @@ export default fp(
       const token = app.accessToken(request, { query: get, subprotocol: get })
       if (!token) return undefined
       try {
-        return app.jwt.verify<{ sub: string }>(token).sub
+        return app.tokenClaims(token, request).sub
       } catch {
         return undefined
       }
+    }
+    const clientKey = (request: FastifyRequest) => {
+      const user = tokenUser(request)
+      return user ? `user:${user}` : ipKey(request)
     }
 
     // Without the realtime plugin (no heartbeat: the OpenAPI script) this instance is taken to be alone.
     let liveInstances = () => 1
     const divided = config.RATE_LIMIT_STORE === 'divided'
-    await app.register(rateLimit, {
-      // Not per route (the plugin would run after a route's own onRequest hooks, so after authentication:
-      // bad tokens would never be counted, and a limited user would still cost a database query each time).
-      global: false,
-      // Each instance's share, rounded down: a client spread evenly gets at most the limit, never more.
-      max: divided ? () => Math.max(1, Math.floor(config.RATE_LIMIT_MAX / liveInstances())) : config.RATE_LIMIT_MAX,
-      timeWindow: config.RATE_LIMIT_WINDOW_MS,
-      cache: CACHE,
-      ...(!divided && { store: sharedStore(shared.counter('global', config.RATE_LIMIT_WINDOW_MS)) }),
-      keyGenerator: (request) => {
-        const budget = (request as BudgetRequest)[BUDGET]
-        if (budget) return budget
-        const user = tokenUser(request)
-        return user ? `user:${user}` : ipKey(request)
-      },
-      allowList: (request) => !(request as BudgetRequest)[BUDGET] && (request.method === 'OPTIONS' || (request.routeOptions.url ?? '').startsWith('/health/')),
-      errorResponseBuilder: (_request, context) => tooMany(context.ttl),
-    })
-    // The global limit, as a hook of the whole app: it runs before any route's hooks, and on 404s too. A route
-    // whose `config.rateLimit` is false (the auth routes) has a limit of its own instead.
-    const globalLimit = app.rateLimit()
-    app.addHook('onRequest', async function rateLimitAll(request, reply) {
-      if (request.routeOptions.config?.rateLimit != null) return
-      await globalLimit.call(this, request, reply)
+    // Each instance's share, rounded down: a client spread evenly gets at most the limit, never more.
+    const globalMax = divided ? () => Math.max(1, Math.floor(config.RATE_LIMIT_MAX / liveInstances())) : () => config.RATE_LIMIT_MAX
+    const local = new WindowCounter(config.RATE_LIMIT_WINDOW_MS, CACHE)
+    const sharedCount = divided ? undefined : shared.counter('global', config.RATE_LIMIT_WINDOW_MS)
+
+    /** Sets the limit's headers on the answer; the 429 to fail the request with when over the limit. */
+    const judge = (reply: FastifyReply, max: number, { count, ttlMs }: WindowCount): AppError | undefined => {
+      reply.header('x-ratelimit-limit', max)
+      reply.header('x-ratelimit-remaining', Math.max(0, max - count))
+      reply.header('x-ratelimit-reset', Math.ceil(ttlMs / 1000))
+      if (count <= max) return undefined
+      reply.header('retry-after', seconds(ttlMs))
+      return tooMany(ttlMs)
+    }
+
+    // The global limit, as a hook of the whole app: it runs before any route's hooks (after them, authentication
+    // would already have run: bad tokens would never be counted, and a limited user would still cost a database
+    // query each time), and on 404s too. A plain callback hook, not an async one: divided, it is all synchronous
+    // (a verified token's claims, a Map), and each await would cost this, the hottest path, a trip through the
+    // microtask queue.
+    app.addHook('onRequest', function rateLimitAll(request, reply, done) {
+      if (request.routeOptions.config?.rateLimit === false || request.method === 'OPTIONS' || request.routeOptions.url?.startsWith('/health/')) return done()
+      const key = clientKey(request)
+      if (!sharedCount) return done(judge(reply, globalMax(), local.hit(key)))
+      sharedCount(key).then((count) => done(judge(reply, globalMax(), count)), done)
     })
     // The global limit's own counter, spent without an HTTP request: a WebSocket frame is a request too, so a
     // socket cannot be used to go around the REST budget (and its frames cannot exceed it either).
-    const globalCounter = app.createRateLimit()
     app.decorate('spendBudget', async (userId: string) => {
-      const result = await globalCounter({ [BUDGET]: `user:${userId}`, routeOptions: { config: {} } } as unknown as FastifyRequest)
-      return { allowed: result.isAllowed || !result.isExceeded, retryAfterMs: result.isAllowed ? 0 : result.ttl }
+      const key = `user:${userId}`
+      const { count, ttlMs } = sharedCount ? await sharedCount(key) : local.hit(key)
+      return { allowed: count <= globalMax(), retryAfterMs: ttlMs }
     })
 
-    // The token check needs @fastify/jwt, registered later (plugins/auth.ts): fail at start-up, not per request.
+    // The token check needs the auth plugin, registered later (plugins/auth.ts): fail at start-up, not per request.
     app.addHook('onReady', async () => {
-      if (!app.hasDecorator('jwt') || !app.hasDecorator('accessToken')) throw new Error('rate-limit: the auth plugin (app.jwt) is not registered')
+      if (!app.hasDecorator('tokenClaims') || !app.hasDecorator('accessToken')) throw new Error('rate-limit: the auth plugin (app.tokenClaims) is not registered')
       if (app.hasDecorator('realtime')) liveInstances = () => app.realtime.presence.liveInstances
     })
 

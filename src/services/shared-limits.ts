@@ -75,7 +75,7 @@ export class SharedLimits {
     }
   }
 
-  /** A bare count per key per `windowMs`, for a caller that judges it itself (@fastify/rate-limit's store). */
+  /** A bare count per key per `windowMs`, for a caller that judges it itself (the global limit, RATE_LIMIT_STORE=postgres). */
   counter(name: string, windowMs: number): SharedCounter {
     const limiter = this.store(name, Number.MAX_SAFE_INTEGER, windowMs, false)
     return async (key) => {
