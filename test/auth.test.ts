@@ -352,19 +352,6 @@ t.test('access tokens', async (t) => {
     assertError(t, await me(app, none), 401)
   })
 
-  t.test('longer tokens than ours: each told apart by all of it, and past 1024 characters refused even if signed', async (t) => {
-    const signed = (padding: number) => app.jwt.sign({ sub: s.user.id, sid: sessionIdOf(s.token), padding: 'x'.repeat(padding) } as never)
-    const long = signed(500)
-    const tampered = long.slice(0, -4) + (long.endsWith('AAAA') ? 'BBBB' : 'AAAA')
-    for (let i = 0; i < 2; i++) {
-      t.equal((await me(app, long)).statusCode, 200, `a signed one of ${long.length} characters is taken`)
-      assertError(t, await me(app, tampered), 401)
-    }
-    const huge = signed(1000)
-    t.ok(huge.length > 1024)
-    assertError(t, await me(app, huge), 401)
-  })
-
   t.test('a token of a user that does not exist is refused', async (t) => {
     assertError(t, await me(app, app.jwt.sign({ sub: randomUUID(), sid: randomUUID() })), 401)
   })
