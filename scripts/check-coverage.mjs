@@ -2,7 +2,7 @@
 // Raise it as tests grow; never lower it to make a run pass.
 import { readFile } from 'node:fs/promises'
 
-const FLOOR = { lines: 95, statements: 95, functions: 92, branches: 90 }
+const FLOOR = { lines: 97, statements: 97, functions: 95, branches: 93 }
 
 const { total } = JSON.parse(await readFile(new URL('../.tap/report/coverage-summary.json', import.meta.url), 'utf8'))
 const low = Object.entries(FLOOR).filter(([k, min]) => total[k].pct < min)
