@@ -12,6 +12,7 @@ import * as systemEvents from './migrations/0009-system-events.ts'
 import * as activityIndex from './migrations/0010-activity-index.ts'
 import * as rateLimits from './migrations/0011-rate-limits.ts'
 import * as fileChunks from './migrations/0012-file-chunks.ts'
+import * as reactionsAndEdits from './migrations/0013-reactions-and-edits.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0010-activity-index': activityIndex,
   '0011-rate-limits': rateLimits,
   '0012-file-chunks': fileChunks,
+  '0013-reactions-and-edits': reactionsAndEdits,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -81,8 +81,24 @@ export interface MessagesTable {
   system_event: ColumnType<unknown, string | null | undefined, never>
   is_edited: Generated<boolean>
   is_deleted: Generated<boolean>
+  /** [{emoji, count, user_ids}], kept by triggers/reactions.sql from the reactions table. */
+  reactions: ColumnType<unknown, never, never>
   created_at: Timestamp
   updated_at: Timestamp
+}
+
+export interface ReactionsTable {
+  message_id: string
+  emoji: string
+  user_id: string
+  created_at: Generated<Date>
+}
+
+export interface MessageEditsTable {
+  id: Generated<string>
+  message_id: string
+  content: string | null
+  edited_at: Date
 }
 
 export interface ReadReceiptsTable {
@@ -148,6 +164,8 @@ export interface Database {
   conversations: ConversationsTable
   participants: ParticipantsTable
   messages: MessagesTable
+  reactions: ReactionsTable
+  message_edits: MessageEditsTable
   read_receipts: ReadReceiptsTable
   conversation_events: ConversationEventsTable
   /** The log as a reader is served it (triggers/event-replay.sql). */

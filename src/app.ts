@@ -26,6 +26,7 @@ import { createFileStorage } from './services/file-storage/index.ts'
 import { FilesService } from './services/files.ts'
 import { MessageWriter } from './services/message-writer.ts'
 import { MessagesService } from './services/messages.ts'
+import { ReactionsService } from './services/reactions.ts'
 import { UsersService } from './services/users.ts'
 
 export interface Services {
@@ -33,6 +34,7 @@ export interface Services {
   users: UsersService
   conversations: ConversationsService
   messages: MessagesService
+  reactions: ReactionsService
   files: FilesService
   exports: ExportService
 }
@@ -122,12 +124,14 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     timeoutMs: config.UPLOAD_TIMEOUT_MS,
     urls: new FileUrls(jwtSecret, config.FILE_URL_TTL),
   })
+  const messages = new MessagesService(db, conversations, files, new MessageWriter(db, { maxBatch: config.MESSAGE_BATCH_MAX, maxInFlight: 2 }))
   app.decorate('services', {
     users,
     exports: new ExportService(db, { maxConcurrent: config.EXPORT_MAX_CONCURRENT, timeoutMs: config.EXPORT_TIMEOUT_MS }),
     conversations,
     files,
-    messages: new MessagesService(db, conversations, files, new MessageWriter(db, { maxBatch: config.MESSAGE_BATCH_MAX, maxInFlight: 2 })),
+    messages,
+    reactions: new ReactionsService(db, messages),
     auth: new AuthService(db, users, {
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,

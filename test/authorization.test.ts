@@ -171,6 +171,14 @@ row('POST', '/messages/{id}/read', "M1's message in G", () => ({ id: gByM1 }),  
 row('POST', '/messages/{id}/read', "A's message in D", () => ({ id: dByA }),            [204, 204, 404, 404, 404, 401, 401], { codes: msg })
 row('GET', '/messages/{id}/receipts', "A's message in G", () => ({ id: gByA }),         [200, 200, 200, 404, 404, 401, 401], { codes: msg })
 row('GET', '/messages/{id}/receipts', "M1's message in D", () => ({ id: dByM1 }),       [200, 200, 404, 404, 404, 401, 401], { codes: msg })
+row('POST', '/messages/{id}/reactions', "A's message in G", () => ({ id: gByA }),       [200, 200, 200, 404, 404, 401, 401], { codes: msg, body: () => ({ emoji: '👍' }) })
+row('POST', '/messages/{id}/reactions', "M1's message in D", () => ({ id: dByM1 }),      [200, 200, 404, 404, 404, 401, 401], { codes: msg, body: () => ({ emoji: '👍' }) })
+row('DELETE', '/messages/{id}/reactions/{emoji}', "A's message in G", () => ({ id: gByA, emoji: encodeURIComponent('👍') }),
+                                                                                         [200, 200, 200, 404, 404, 401, 401], { codes: msg, probe: 'id' })
+row('DELETE', '/messages/{id}/reactions/{emoji}', "M1's message in D", () => ({ id: dByM1, emoji: encodeURIComponent('👍') }),
+                                                                                         [200, 200, 404, 404, 404, 401, 401], { codes: msg, probe: 'id' })
+row('GET', '/messages/{id}/edits', "A's message in G", () => ({ id: gByA }),            [200, 200, 200, 404, 404, 401, 401], { codes: msg })
+row('GET', '/messages/{id}/edits', "M1's message in D", () => ({ id: dByM1 }),          [200, 200, 404, 404, 404, 401, 401], { codes: msg })
 
 // Files and users
 const fileId = (url: string) => url.replace('/files/', '')

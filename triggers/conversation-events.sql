@@ -21,8 +21,9 @@ LANGUAGE sql AS $$
 $$;
 
 -- Appends an event and announces it. What is stored and what is announced differ: the log keeps what a later
--- reader may be served (for a message, only its id: a replay serves the message as it is then, so a deleted
--- text or an earlier wording is kept nowhere; see event-replay.sql), the notification carries the change as it
+-- reader may be served (for a message, only its id: a replay serves the message as it is then, so the log keeps
+-- no text, and a deleted one is gone; earlier wordings are in message_edits, deleted with the message; see
+-- event-replay.sql), the notification carries the change as it
 -- is now, for the sockets listening at this moment. NOTIFY is delivered on commit only, and its payload must
 -- stay under 8000 bytes: a large event is announced by key alone and the listener reads it from the log.
 -- `ts` (epoch milliseconds, the wall clock at this statement, so just before commit) is in the notification

@@ -6,6 +6,23 @@
 -- the same as json, for what is read as a value (the REST side).
 DROP FUNCTION IF EXISTS parley_message_json(messages) CASCADE;
 DROP FUNCTION IF EXISTS parley_message_text(messages) CASCADE;
+DROP FUNCTION IF EXISTS parley_quote_of(uuid) CASCADE;
+DROP FUNCTION IF EXISTS parley_quote_text(messages) CASCADE;
+-- A quote of the message a reply names, as every Message shows it in `reply_to`: read with the reply, so it is
+-- the target as it is now (its deleted form once deleted, its current text once edited).
+CREATE FUNCTION parley_quote_text(t messages) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT '{"id":"' || t.id || '","sender_id":"' || t.sender_id || '","message_type":' || to_json(t.message_type::text)
+    || ',"content":' || coalesce(to_json(left(t.content, 200))::text, 'null') || ',"is_deleted":' || t.is_deleted || '}'
+$$;
+
+-- A function of its own, called only for a reply: a sub-SELECT written into parley_message_text would keep the
+-- planner from inlining it, and every message read would pay a function call (100 times the cost of the text).
+CREATE FUNCTION parley_quote_of(target uuid) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT parley_quote_text(t) FROM messages t WHERE t.id = target
+$$;
+
 CREATE FUNCTION parley_message_text(m messages) RETURNS text
 LANGUAGE sql STABLE AS $$
   SELECT ('{"id":"' || m.id || '","conversation_id":"' || m.conversation_id
@@ -16,7 +33,10 @@ LANGUAGE sql STABLE AS $$
     || ',"reply_to_id":' || coalesce('"' || m.reply_to_id || '"', 'null') || ',"client_id":' || coalesce(to_json(m.client_id)::text, 'null')
     || ',"is_edited":' || m.is_edited || ',"is_deleted":' || m.is_deleted
     || ',"created_at":"' || parley_iso(m.created_at) || '","updated_at":"' || parley_iso(m.updated_at)
-    || '","system":' || coalesce(m.system_event::text, 'null') || '}')
+    || '","system":' || coalesce(m.system_event::text, 'null')
+    || ',"reactions":' || m.reactions::text
+    || ',"reply_to":' || CASE WHEN m.reply_to_id IS NULL THEN 'null' ELSE coalesce(parley_quote_of(m.reply_to_id), 'null') END
+    || '}')
 $$;
 
 CREATE FUNCTION parley_message_json(m messages) RETURNS json
@@ -51,8 +71,13 @@ DECLARE
 BEGIN
   IF NEW.is_deleted AND NOT OLD.is_deleted THEN
     event_type := 'message_deleted';
+    -- A deleted message keeps nothing of what it was: its reactions (their summary is already cleared, by
+    -- messages_before_delete) and its earlier versions.
+    DELETE FROM reactions WHERE message_id = NEW.id;
+    DELETE FROM message_edits WHERE message_id = NEW.id;
   ELSIF NEW.content IS DISTINCT FROM OLD.content THEN
     event_type := 'message_edited';
+    INSERT INTO message_edits (message_id, content, edited_at) VALUES (NEW.id, OLD.content, NEW.updated_at);
   ELSE
     RETURN NULL;
   END IF;
@@ -62,6 +87,17 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION parley_messages_before_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.reactions := '[]';
+  RETURN NEW;
+END
+$$;
+
+DROP TRIGGER IF EXISTS messages_before_delete ON messages;
+CREATE TRIGGER messages_before_delete BEFORE UPDATE ON messages
+  FOR EACH ROW WHEN (NEW.is_deleted AND NOT OLD.is_deleted) EXECUTE FUNCTION parley_messages_before_delete();
 DROP TRIGGER IF EXISTS messages_before_insert ON messages;
 CREATE TRIGGER messages_before_insert BEFORE INSERT ON messages
   FOR EACH ROW EXECUTE FUNCTION parley_messages_before_insert();

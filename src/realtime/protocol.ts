@@ -1,7 +1,7 @@
 // The WebSocket protocol in one place: the frames each side sends and the close codes (docs/PROTOCOL.md).
 import { Type, type Static } from 'typebox'
 import { Uuid } from '../schemas/common.ts'
-import { ClientId, Content } from '../schemas/messages.ts'
+import { ClientId, Content, Emoji } from '../schemas/messages.ts'
 
 /** A server frame: `{type, conversation_id?, seq?, data}`; acks and errors carry the client's `ref`. */
 export interface Frame {
@@ -41,6 +41,10 @@ export const ClientFrame = Type.Union([
     reply_to_id: Type.Optional(Uuid), client_id: Type.Optional(ClientId),
   }),
   Type.Object({ type: Type.Literal('read'), ref: Ref, message_id: Uuid }),
+  Type.Object({ type: Type.Literal('edit'), ref: Ref, message_id: Uuid, content: Content }),
+  Type.Object({ type: Type.Literal('delete'), ref: Ref, message_id: Uuid }),
+  Type.Object({ type: Type.Literal('react'), ref: Ref, message_id: Uuid, emoji: Emoji }),
+  Type.Object({ type: Type.Literal('unreact'), ref: Ref, message_id: Uuid, emoji: Emoji }),
   Type.Object({
     type: Type.Literal('resume'),
     conversations: Type.Record(Type.String({ format: 'uuid' }), Type.Integer({ minimum: 0 }), { maxProperties: RESUME_MAX_CONVERSATIONS }),

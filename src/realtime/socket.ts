@@ -131,7 +131,7 @@ const MAX_REFUSED = 20
 
 /** Client frames, for every socket: validated, charged to the user's request budget, answered in its order. */
 function frameHandler(app: FastifyInstance, hub: Hub) {
-  const { messages, conversations } = app.services
+  const { messages, conversations, reactions } = app.services
   const fail = (conn: Connection, ref: string | undefined, failure: unknown) => {
     const err = unavailable(failure) ?? failure
     const known = err instanceof AppError
@@ -149,6 +149,14 @@ function frameHandler(app: FastifyInstance, hub: Hub) {
         const { message } = await messages.send(conn.userId, frame)
         return conn.send({ type: 'ack', ref, data: message })
       }
+      case 'edit':
+        return conn.send({ type: 'ack', ref, data: await messages.edit(frame.message_id, conn.userId, frame.content) })
+      case 'delete':
+        return conn.send({ type: 'ack', ref, data: await messages.remove(frame.message_id, conn.userId) })
+      case 'react':
+        return conn.send({ type: 'ack', ref, data: await reactions.react(frame.message_id, conn.userId, frame.emoji) })
+      case 'unreact':
+        return conn.send({ type: 'ack', ref, data: await reactions.unreact(frame.message_id, conn.userId, frame.emoji) })
       case 'read':
         await messages.markRead(frame.message_id, conn.userId)
         return conn.send({ type: 'ack', ref, data: null })

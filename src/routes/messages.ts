@@ -1,13 +1,13 @@
 import { Type } from 'typebox'
 import { badRequest } from '../errors.ts'
 import { errors, IdParams, NoContent, Uuid } from '../schemas/common.ts'
-import { ClientId, Content, Message, Receipt } from '../schemas/messages.ts'
+import { ClientId, Content, Edit, Emoji, Message, Receipt } from '../schemas/messages.ts'
 import { type App, secured } from './types.ts'
 
 const tags = ['messages']
 
 export default async function messageRoutes(app: App) {
-  const { messages } = app.services
+  const { messages, reactions } = app.services
   app.addHook('onRequest', app.authenticate)
 
   app.post('/messages', {
@@ -66,4 +66,38 @@ export default async function messageRoutes(app: App) {
   app.get('/messages/:id/receipts', {
     schema: { tags, summary: 'Who has read the message, and when', security: secured, params: IdParams, response: { 200: Type.Array(Receipt), ...errors(400, 401, 404) } },
   }, async (request) => messages.receipts(request.params.id, request.userId))
+
+  app.get('/messages/:id/edits', {
+    schema: {
+      tags,
+      summary: "A message's earlier versions, oldest first",
+      description: 'Each edit keeps the content it replaced; `edited_at` is when that edit was made. A deleted message has none.',
+      security: secured,
+      params: IdParams,
+      response: { 200: Type.Array(Edit), ...errors(400, 401, 404) },
+    },
+  }, async (request) => messages.edits(request.params.id, request.userId))
+
+  app.post('/messages/:id/reactions', {
+    schema: {
+      tags,
+      summary: 'React to a message',
+      description: 'Each emoji once per user (again changes nothing), at most 20 different ones per message.',
+      security: secured,
+      params: IdParams,
+      body: Type.Object({ emoji: Emoji }, { additionalProperties: false }),
+      response: { 200: Message, ...errors(400, 401, 404, 409) },
+    },
+  }, async (request) => reactions.react(request.params.id, request.userId, request.body.emoji))
+
+  app.delete('/messages/:id/reactions/:emoji', {
+    schema: {
+      tags,
+      summary: 'Take your reaction back',
+      description: 'The emoji URL-encoded (`%F0%9F%91%8D` for 👍). Taking back one you did not give changes nothing.',
+      security: secured,
+      params: Type.Object({ id: Uuid, emoji: Emoji }),
+      response: { 200: Message, ...errors(400, 401, 404, 409) },
+    },
+  }, async (request) => reactions.unreact(request.params.id, request.userId, request.params.emoji))
 }

@@ -20,6 +20,29 @@ export const SystemEvent = Type.Object({
 })
 export type SystemEvent = Static<typeof SystemEvent>
 
+export const MAX_REACTIONS_PER_MESSAGE = 20
+
+export const Reaction = Type.Object({
+  emoji: Type.String(),
+  count: Type.Integer({ minimum: 1 }),
+  user_ids: Type.Array(Uuid, { description: 'Who reacted with it, oldest first' }),
+})
+export type Reaction = Static<typeof Reaction>
+
+/** `emoji`: one emoji (a flag, a skin tone and a ZWJ sequence are each one) or a `:short_code:`. */
+export const Emoji = Type.String({ minLength: 1, maxLength: 64, description: 'One emoji grapheme, or a :short_code: (letters, digits, _+-, at most 32 characters)' })
+
+export const Quote = Type.Object(
+  {
+    id: Uuid,
+    sender_id: Uuid,
+    message_type: Type.String(),
+    content: Nullable(Type.String({ description: 'The first 200 characters; the deleted form once deleted' })),
+    is_deleted: Type.Boolean(),
+  },
+  { description: 'The message `reply_to_id` names, as it is now' },
+)
+
 export const Message = Type.Object(
   {
     id: Uuid,
@@ -39,9 +62,15 @@ export const Message = Type.Object(
     created_at: Timestamp,
     updated_at: Timestamp,
     system: Nullable(SystemEvent),
+    reactions: Type.Array(Reaction, { description: "In order of each emoji's first use" }),
+    reply_to: Nullable(Quote),
   },
 )
 export type Message = Static<typeof Message>
 
 export const Receipt = Type.Object({ user_id: Uuid, read_at: Timestamp })
 export type Receipt = Static<typeof Receipt>
+
+/** One earlier version of an edited message: its content, and when an edit replaced it. */
+export const Edit = Type.Object({ content: Nullable(Type.String()), edited_at: Timestamp })
+export type Edit = Static<typeof Edit>

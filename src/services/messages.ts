@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import type { MessageType } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { badRequest, forbidden, notFound } from '../errors.ts'
-import { DELETED_CONTENT, type Message, type Receipt } from '../schemas/messages.ts'
+import { DELETED_CONTENT, type Edit, type Message, type Receipt } from '../schemas/messages.ts'
 import type { ConversationsService } from './conversations.ts'
 import type { FilesService } from './files.ts'
 import type { MessageWriter } from './message-writer.ts'
@@ -11,7 +11,7 @@ const messageNotFound = () => notFound('message')
 
 // Messages leave the database through parley_message_json (triggers/messages.sql), the function that
 // also builds the event log's payloads, so a REST answer and a live event can never disagree.
-const messageJson = sql<Message>`parley_message_json(m)`.as('message')
+export const messageJson = sql<Message>`parley_message_json(m)`.as('message')
 
 export interface SendInput {
   conversation_id?: string
@@ -40,7 +40,7 @@ export class MessagesService {
   ) {}
 
   /** A message the user may see: they are a member and have not cleared it away. */
-  private async visible(messageId: string, userId: string) {
+  async visible(messageId: string, userId: string) {
     const row = await this.db
       .selectFrom('messages as m')
       .innerJoin('participants as p', (j) => j.onRef('p.conversation_id', '=', 'm.conversation_id').on('p.user_id', '=', userId))
@@ -133,6 +133,13 @@ export class MessagesService {
       .executeTakeFirst()
     if (!row) throw badRequest('A deleted message cannot be edited', 'MESSAGE_DELETED')
     return row.message
+  }
+
+  /** The versions an edit replaced, oldest first, to whoever may see the message (a deleted one has none). */
+  async edits(messageId: string, userId: string): Promise<Edit[]> {
+    await this.visible(messageId, userId)
+    const rows = await this.db.selectFrom('message_edits').select(['content', 'edited_at']).where('message_id', '=', messageId).orderBy('id').execute()
+    return rows.map((r) => ({ content: r.content, edited_at: r.edited_at.toISOString() }))
   }
 
   /** Soft delete: the row stays, its content and file are gone. Deleting twice is harmless. */

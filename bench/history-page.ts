@@ -1,0 +1,100 @@
+// The history phase of `npm run bench` (issue 14, "Speed"): `GET /conversations/{id}/messages?limit=100` in a
+// conversation of HISTORY_MESSAGES messages, each with 10 reactions and every tenth a reply (its quote read with
+// it), against one Parley instance doing nothing else. A page is one query; this measures what it costs.
+import http from 'node:http'
+import pg from 'pg'
+import { mintToken, percentile, round } from './lib.ts'
+import { startParley } from './systems.ts'
+
+export interface HistoryOptions {
+  logDir: string
+  /** Messages in the conversation. */
+  messages: number
+  /** Pages read, one after another, each at a random point of the history. */
+  pages: number
+  log: (line: string) => void
+}
+
+const REACTIONS_PER_MESSAGE = 10
+
+export async function historyPhase(databaseUrl: string, opts: HistoryOptions) {
+  const sys = await startParley(databaseUrl, 1, { logDir: opts.logDir })
+  try {
+    const plan = await sys.seed(1, REACTIONS_PER_MESSAGE)
+    const conversationId = plan.senders[0].body.conversation_id as string
+    const db = new pg.Client({ connectionString: databaseUrl })
+    db.on('error', () => {}) // a failure is thrown by the query; the bench then stops the database under this client
+    await db.connect()
+    const seeded = performance.now()
+    const { members, reader, session } = await seedHistory(db, conversationId, opts.messages)
+    opts.log(`history: ${opts.messages} messages with ${REACTIONS_PER_MESSAGE} reactions each in ${((performance.now() - seeded) / 1000).toFixed(0)} s (${members} members)`)
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT id FROM messages WHERE conversation_id = $1 AND seq % 997 = 0 ORDER BY seq`, [conversationId])
+    await db.end()
+    const token = mintToken(reader, session)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        http.get(`${sys.bases[0]}${path}`, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+          let body = ''
+          res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode!, body }))
+        }).on('error', reject)
+      })
+    // The newest page, then pages before random messages: what scrolling back does.
+    const times: number[] = []
+    for (let i = 0; i < opts.pages + 20; i++) {
+      const before = i === 0 ? '' : `&before=${rows[Math.floor(Math.random() * rows.length)].id}`
+      const t0 = performance.now()
+      const res = await get(`/conversations/${conversationId}/messages?limit=100${before}`)
+      const ms = performance.now() - t0
+      if (res.status !== 200) throw new Error(`history page: ${res.status} ${res.body.slice(0, 200)}`)
+      const page = JSON.parse(res.body) as { reactions: unknown[] }[]
+      if (page.length !== 100 || page.some((m) => m.reactions.length === 0)) throw new Error('history page: not 100 messages with reactions')
+      if (i >= 20) times.push(ms) // the first twenty warm the instance
+    }
+    agent.destroy()
+    times.sort((a, b) => a - b)
+    const result = { messages: opts.messages, reactions_per_message: REACTIONS_PER_MESSAGE, pages: times.length, p50_ms: round(percentile(times, 50), 2), p95_ms: round(percentile(times, 95), 2) }
+    opts.log(`history: a page of 100 messages, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms over ${result.pages} pages`)
+    return result
+  } finally {
+    await sys.stop()
+  }
+}
+
+/**
+ * The messages through the real triggers (seqs, events); the reactions straight into their table and then
+ * summarized on each message in one statement (a million rows through the reaction trigger, each an event, would
+ * take the bench's whole budget; what a page reads is the same).
+ */
+async function seedHistory(db: pg.Client, conversationId: string, n: number) {
+  const { rows: people } = await db.query<{ user_id: string }>(`SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id`, [conversationId])
+  const ids = people.map((p) => p.user_id)
+  await db.query(
+    `INSERT INTO messages (conversation_id, sender_id, message_type, content)
+     SELECT $1, ($2::uuid[])[1 + i % cardinality($2::uuid[])], 'text', 'history message ' || i || ' with a few words in it' FROM generate_series(1, $3::int) i`,
+    [conversationId, ids, n],
+  )
+  await db.query(
+    `UPDATE messages m SET reply_to_id = t.id FROM messages t
+     WHERE m.conversation_id = $1 AND t.conversation_id = $1 AND m.seq % 10 = 0 AND t.seq = m.seq - 5`, [conversationId])
+  await db.query('BEGIN')
+  await db.query('ALTER TABLE reactions DISABLE TRIGGER reactions_changed')
+  await db.query(
+    `INSERT INTO reactions (message_id, emoji, user_id)
+     SELECT m.id, (ARRAY['👍','❤️','😂','🎉','🔥','👀','✅','🙏','😮','💯'])[1 + (k + m.seq::int) % 10], u
+     FROM messages m CROSS JOIN LATERAL unnest($2::uuid[]) WITH ORDINALITY AS x(u, k)
+     WHERE m.conversation_id = $1`, [conversationId, ids.slice(0, REACTIONS_PER_MESSAGE)])
+  await db.query('ALTER TABLE reactions ENABLE TRIGGER reactions_changed')
+  await db.query(
+    `UPDATE messages m SET reactions = s.summary FROM (
+       SELECT message_id, jsonb_agg(jsonb_build_object('emoji', emoji, 'count', n, 'user_ids', users) ORDER BY first) AS summary
+       FROM (SELECT r.message_id, r.emoji, count(*) AS n, jsonb_agg(r.user_id ORDER BY r.created_at) AS users, min(r.created_at) AS first
+             FROM reactions r JOIN messages mm ON mm.id = r.message_id WHERE mm.conversation_id = $1 GROUP BY r.message_id, r.emoji) e
+       GROUP BY message_id) s
+     WHERE m.id = s.message_id`, [conversationId])
+  await db.query('COMMIT')
+  await db.query('ANALYZE messages')
+  const { rows: [session] } = await db.query<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL LIMIT 1`, [ids[0]])
+  return { members: ids.length, reader: ids[0], session: session.id }
+}
