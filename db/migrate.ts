@@ -13,6 +13,8 @@ import * as activityIndex from './migrations/0010-activity-index.ts'
 import * as rateLimits from './migrations/0011-rate-limits.ts'
 import * as fileChunks from './migrations/0012-file-chunks.ts'
 import * as reactionsAndEdits from './migrations/0013-reactions-and-edits.ts'
+import * as threadsAndMentions from './migrations/0014-threads-and-mentions.ts'
+import * as pinsAndForwards from './migrations/0015-pins-and-forwards.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -29,6 +31,8 @@ const migrations: Record<string, Migration> = {
   '0011-rate-limits': rateLimits,
   '0012-file-chunks': fileChunks,
   '0013-reactions-and-edits': reactionsAndEdits,
+  '0014-threads-and-mentions': threadsAndMentions,
+  '0015-pins-and-forwards': pinsAndForwards,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -83,6 +83,16 @@ export interface MessagesTable {
   is_deleted: Generated<boolean>
   /** [{emoji, count, user_ids}], kept by triggers/reactions.sql from the reactions table. */
   reactions: ColumnType<unknown, never, never>
+  /** The root of the thread this message is a reply in. */
+  thread_id: string | null
+  thread_reply_count: Generated<number>
+  thread_last_reply_at: Date | null
+  /** Members named as @username in the content. */
+  mentions: Generated<string[]>
+  pinned_at: Date | null
+  pinned_by: string | null
+  forwarded_sender_id: string | null
+  forwarded_created_at: Date | null
   created_at: Timestamp
   updated_at: Timestamp
 }

@@ -27,6 +27,8 @@ import { FilesService } from './services/files.ts'
 import { MessageWriter } from './services/message-writer.ts'
 import { MessagesService } from './services/messages.ts'
 import { ReactionsService } from './services/reactions.ts'
+import { PinsService } from './services/pins.ts'
+import { ForwardingService } from './services/forwarding.ts'
 import { UsersService } from './services/users.ts'
 
 export interface Services {
@@ -35,6 +37,8 @@ export interface Services {
   conversations: ConversationsService
   messages: MessagesService
   reactions: ReactionsService
+  pins: PinsService
+  forwarding: ForwardingService
   files: FilesService
   exports: ExportService
 }
@@ -132,6 +136,8 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     files,
     messages,
     reactions: new ReactionsService(db, messages),
+    pins: new PinsService(db, messages, conversations),
+    forwarding: new ForwardingService(messages),
     auth: new AuthService(db, users, {
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,

@@ -177,6 +177,16 @@ row('DELETE', '/messages/{id}/reactions/{emoji}', "A's message in G", () => ({ i
                                                                                          [200, 200, 200, 404, 404, 401, 401], { codes: msg, probe: 'id' })
 row('DELETE', '/messages/{id}/reactions/{emoji}', "M1's message in D", () => ({ id: dByM1, emoji: encodeURIComponent('👍') }),
                                                                                          [200, 200, 404, 404, 404, 401, 401], { codes: msg, probe: 'id' })
+row('POST', '/messages/{id}/pin', "M1's message in G", () => ({ id: gByM1 }),          [200, 403, 403, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_ADMIN' } })
+row('POST', '/messages/{id}/pin', "A's message in D", () => ({ id: dByA }),             [200, 200, 404, 404, 404, 401, 401], { codes: msg })
+row('DELETE', '/messages/{id}/pin', "M1's message in G", () => ({ id: gByM1 }),        [200, 403, 403, 404, 404, 401, 401], { codes: { ...msg, 403: 'NOT_ADMIN' } })
+row('DELETE', '/messages/{id}/pin', "A's message in D", () => ({ id: dByA }),           [200, 200, 404, 404, 404, 401, 401], { codes: msg })
+row('GET', '/conversations/{id}/pins', 'G', () => ({ id: G }),                           [200, 200, 200, 404, 404, 401, 401], { codes: conv })
+row('GET', '/conversations/{id}/pins', 'D', () => ({ id: D }),                           [200, 200, 404, 404, 404, 401, 401], { codes: conv })
+row('POST', '/messages/{id}/forward', "A's message in G, to D", () => ({ id: gByA }),
+                                              [201, 201, [404, 'CONVERSATION_NOT_FOUND'], 404, 404, 401, 401], { codes: msg, body: () => ({ conversation_id: D }) })
+row('GET', '/messages/{id}/thread', "A's message in G", () => ({ id: gByA }),           [200, 200, 200, 404, 404, 401, 401], { codes: msg })
+row('GET', '/messages/{id}/thread', "M1's message in D", () => ({ id: dByM1 }),         [200, 200, 404, 404, 404, 401, 401], { codes: msg })
 row('GET', '/messages/{id}/edits', "A's message in G", () => ({ id: gByA }),            [200, 200, 200, 404, 404, 401, 401], { codes: msg })
 row('GET', '/messages/{id}/edits', "M1's message in D", () => ({ id: dByM1 }),          [200, 200, 404, 404, 404, 401, 401], { codes: msg })
 

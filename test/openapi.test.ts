@@ -23,7 +23,8 @@ t.test('/openapi.json and /docs are served', async (t) => {
     'POST /conversations/{id}/leave', 'GET /conversations/{id}/messages', 'DELETE /conversations/{id}/messages',
     'POST /conversations/{id}/typing', 'POST /messages', 'GET /messages/{id}', 'PATCH /messages/{id}',
     'DELETE /messages/{id}', 'POST /messages/{id}/read', 'GET /messages/{id}/receipts',
-    'GET /messages/{id}/edits', 'POST /messages/{id}/reactions', 'DELETE /messages/{id}/reactions/{emoji}',
+    'GET /messages/{id}/edits', 'GET /messages/{id}/thread', 'POST /messages/{id}/pin', 'DELETE /messages/{id}/pin',
+    'GET /conversations/{id}/pins', 'POST /messages/{id}/forward', 'POST /messages/{id}/reactions', 'DELETE /messages/{id}/reactions/{emoji}',
     'GET /health/live', 'GET /health/ready',
   ]) t.ok(routes.includes(route), `${route} is documented`)
   t.same(spec.paths['/messages'].post.security, [{ bearer: [] }, { password: [] }], 'secured routes name the schemes')

@@ -35,6 +35,12 @@ LANGUAGE sql STABLE AS $$
     || ',"created_at":"' || parley_iso(m.created_at) || '","updated_at":"' || parley_iso(m.updated_at)
     || '","system":' || coalesce(m.system_event::text, 'null')
     || ',"reactions":' || m.reactions::text
+    || ',"thread_id":' || coalesce('"' || m.thread_id || '"', 'null') || ',"thread_reply_count":' || m.thread_reply_count
+    || ',"thread_last_reply_at":' || coalesce('"' || parley_iso(m.thread_last_reply_at) || '"', 'null')
+    || ',"mentions":' || CASE WHEN cardinality(m.mentions) = 0 THEN '[]' ELSE to_json(m.mentions)::text END
+    || ',"pinned_at":' || coalesce('"' || parley_iso(m.pinned_at) || '"', 'null') || ',"pinned_by":' || coalesce('"' || m.pinned_by || '"', 'null')
+    || ',"forwarded_from":' || CASE WHEN m.forwarded_sender_id IS NULL THEN 'null'
+         ELSE '{"sender_id":"' || m.forwarded_sender_id || '","created_at":"' || parley_iso(m.forwarded_created_at) || '"}' END
     || ',"reply_to":' || CASE WHEN m.reply_to_id IS NULL THEN 'null' ELSE coalesce(parley_quote_of(m.reply_to_id), 'null') END
     || '}')
 $$;
@@ -42,6 +48,13 @@ $$;
 CREATE FUNCTION parley_message_json(m messages) RETURNS json
 LANGUAGE sql STABLE AS $$
   SELECT parley_message_text(m)::json
+$$;
+
+-- The current members among usernames written as @name (lower-cased), for a message's `mentions`.
+CREATE OR REPLACE FUNCTION parley_members_named(conv uuid, names text[]) RETURNS uuid[]
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(array_agg(u.id ORDER BY u.id), '{}') FROM participants p JOIN users u ON u.id = p.user_id
+  WHERE p.conversation_id = conv AND lower(u.username) = ANY (names) AND u.deleted_at IS NULL
 $$;
 
 -- A new message takes the next seq of its conversation and marks the conversation active.
@@ -71,13 +84,17 @@ DECLARE
 BEGIN
   IF NEW.is_deleted AND NOT OLD.is_deleted THEN
     event_type := 'message_deleted';
-    -- A deleted message keeps nothing of what it was: its reactions (their summary is already cleared, by
-    -- messages_before_delete) and its earlier versions.
+    -- A deleted message keeps nothing of what it was: its reactions (their summary is already cleared, with its
+    -- pin, by messages_before_delete) and its earlier versions.
     DELETE FROM reactions WHERE message_id = NEW.id;
     DELETE FROM message_edits WHERE message_id = NEW.id;
   ELSIF NEW.content IS DISTINCT FROM OLD.content THEN
     event_type := 'message_edited';
     INSERT INTO message_edits (message_id, content, edited_at) VALUES (NEW.id, OLD.content, NEW.updated_at);
+  ELSIF NEW.pinned_at IS NOT NULL AND OLD.pinned_at IS NULL THEN
+    event_type := 'message_pinned';
+  ELSIF NEW.pinned_at IS NULL AND OLD.pinned_at IS NOT NULL THEN
+    event_type := 'message_unpinned';
   ELSE
     RETURN NULL;
   END IF;
@@ -91,6 +108,8 @@ CREATE OR REPLACE FUNCTION parley_messages_before_delete() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   NEW.reactions := '[]';
+  NEW.pinned_at := NULL;
+  NEW.pinned_by := NULL;
   RETURN NEW;
 END
 $$;

@@ -38,7 +38,7 @@ export const ClientFrame = Type.Union([
   Type.Object({ type: Type.Literal('typing'), conversation_id: Uuid, is_typing: Type.Boolean() }),
   Type.Object({
     type: Type.Literal('send'), ref: Ref, conversation_id: Uuid, content: Content,
-    reply_to_id: Type.Optional(Uuid), client_id: Type.Optional(ClientId),
+    reply_to_id: Type.Optional(Uuid), thread_id: Type.Optional(Uuid), client_id: Type.Optional(ClientId),
   }),
   Type.Object({ type: Type.Literal('read'), ref: Ref, message_id: Uuid }),
   Type.Object({ type: Type.Literal('edit'), ref: Ref, message_id: Uuid, content: Content }),

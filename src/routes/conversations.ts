@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import { errors, IdParams, NoContent, Uuid } from '../schemas/common.ts'
 import { Conversation, GroupName, Participant, Role } from '../schemas/conversations.ts'
-import { Message } from '../schemas/messages.ts'
+import { Message, HistoryPage } from '../schemas/messages.ts'
 import { badRequest } from '../errors.ts'
 import { type App, secured } from './types.ts'
 
@@ -9,7 +9,7 @@ const MemberParams = Type.Object({ id: Uuid, user_id: Uuid })
 const tags = ['conversations']
 
 export default async function conversationRoutes(app: App) {
-  const { conversations, messages } = app.services
+  const { conversations, messages, pins } = app.services
   app.addHook('onRequest', app.authenticate)
 
   app.post('/conversations', {
@@ -113,14 +113,14 @@ export default async function conversationRoutes(app: App) {
       summary: 'History: newest first (with before), or oldest first (with after)',
       security: secured,
       params: IdParams,
-      querystring: Type.Object({
-        limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
-        before: Type.Optional(Type.String({ format: 'uuid', description: 'A message id: only older messages' })),
-        after: Type.Optional(Type.String({ format: 'uuid', description: 'A message id: only newer messages, oldest first' })),
-      }),
+      querystring: HistoryPage,
       response: { 200: Type.Array(Message), ...errors(400, 401, 404) },
     },
   }, async (request) => messages.list(request.params.id, request.userId, request.query))
+
+  app.get('/conversations/:id/pins', {
+    schema: { tags, summary: 'Pinned messages, most recently pinned first', security: secured, params: IdParams, response: { 200: Type.Array(Message), ...errors(400, 401, 404) } },
+  }, async (request) => pins.list(request.params.id, request.userId))
 
   app.delete('/conversations/:id/messages', {
     schema: { tags, summary: 'Clear the history for yourself only', security: secured, params: IdParams, response: { 204: NoContent, ...errors(400, 401, 404) } },

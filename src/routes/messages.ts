@@ -1,13 +1,21 @@
 import { Type } from 'typebox'
 import { badRequest } from '../errors.ts'
 import { errors, IdParams, NoContent, Uuid } from '../schemas/common.ts'
-import { ClientId, Content, Edit, Emoji, Message, Receipt } from '../schemas/messages.ts'
+import { ClientId, Content, Edit, Emoji, HistoryPage, Message, Receipt } from '../schemas/messages.ts'
 import { type App, secured } from './types.ts'
 
 const tags = ['messages']
 
+/** A message goes to a conversation or to a user, never both. */
+function oneTarget<T extends { conversation_id?: string; recipient_id?: string }>(body: T): T {
+  if ((body.conversation_id === undefined) === (body.recipient_id === undefined)) {
+    throw badRequest('Give exactly one of conversation_id and recipient_id', 'VALIDATION_ERROR')
+  }
+  return body
+}
+
 export default async function messageRoutes(app: App) {
-  const { messages, reactions } = app.services
+  const { messages, reactions, pins, forwarding } = app.services
   app.addHook('onRequest', app.authenticate)
 
   app.post('/messages', {
@@ -17,16 +25,17 @@ export default async function messageRoutes(app: App) {
       description: 'With `client_id`, a retry answers 200 with the message the first send created.',
       security: secured,
       body: Type.Object(
-        { conversation_id: Type.Optional(Uuid), recipient_id: Type.Optional(Uuid), content: Content, reply_to_id: Type.Optional(Uuid), client_id: Type.Optional(ClientId) },
+        {
+          conversation_id: Type.Optional(Uuid), recipient_id: Type.Optional(Uuid), content: Content, reply_to_id: Type.Optional(Uuid),
+          thread_id: Type.Optional(Type.String({ format: 'uuid', description: 'Post into the thread of this message (its root, or any reply in it)' })),
+          client_id: Type.Optional(ClientId),
+        },
         { additionalProperties: false },
       ),
       response: { 200: Message, 201: Message, ...errors(400, 401, 404, 413) },
     },
   }, async (request, reply) => {
-    const body = request.body
-    if ((body.conversation_id === undefined) === (body.recipient_id === undefined)) {
-      throw badRequest('Give exactly one of conversation_id and recipient_id', 'VALIDATION_ERROR')
-    }
+    const body = oneTarget(request.body)
     const { message, created } = await messages.send(request.userId, body)
     return reply.code(created ? 201 : 200).send(message)
   })
@@ -67,6 +76,18 @@ export default async function messageRoutes(app: App) {
     schema: { tags, summary: 'Who has read the message, and when', security: secured, params: IdParams, response: { 200: Type.Array(Receipt), ...errors(400, 401, 404) } },
   }, async (request) => messages.receipts(request.params.id, request.userId))
 
+  app.get('/messages/:id/thread', {
+    schema: {
+      tags,
+      summary: "A thread's replies, oldest first",
+      description: 'The thread of this message (its root, or any reply in it): the first `limit` replies, those after `after`, or the `limit` just before `before`.',
+      security: secured,
+      params: IdParams,
+      querystring: HistoryPage,
+      response: { 200: Type.Array(Message), ...errors(400, 401, 404) },
+    },
+  }, async (request) => messages.thread(request.params.id, request.userId, request.query))
+
   app.get('/messages/:id/edits', {
     schema: {
       tags,
@@ -100,4 +121,29 @@ export default async function messageRoutes(app: App) {
       response: { 200: Message, ...errors(400, 401, 404, 409) },
     },
   }, async (request) => reactions.unreact(request.params.id, request.userId, request.params.emoji))
+
+  const pinSchema = (summary: string, description: string) => ({
+    schema: { tags, summary, description, security: secured, params: IdParams, response: { 200: Message, ...errors(400, 401, 403, 404, 409) } },
+  })
+  app.post('/messages/:id/pin', pinSchema(
+    'Pin a message (any member of a direct conversation; group admins)',
+    'At most 50 per conversation (409 TOO_MANY_PINS); a group pin adds a system message. Pinning a pinned message changes nothing.',
+  ), async (request) => pins.pin(request.params.id, request.userId))
+  app.delete('/messages/:id/pin', pinSchema('Unpin a message', 'Unpinning a message that is not pinned changes nothing.'),
+    async (request) => pins.unpin(request.params.id, request.userId))
+
+  app.post('/messages/:id/forward', {
+    schema: {
+      tags,
+      summary: 'Forward a message to a conversation, or to a user (opens the direct conversation)',
+      description: 'A new message in the target with its text and file and `forwarded_from`; nothing of the source conversation. With `client_id`, a retry answers 200 with the first copy.',
+      security: secured,
+      params: IdParams,
+      body: Type.Object({ conversation_id: Type.Optional(Uuid), recipient_id: Type.Optional(Uuid), client_id: Type.Optional(ClientId) }, { additionalProperties: false }),
+      response: { 200: Message, 201: Message, ...errors(400, 401, 404, 409) },
+    },
+  }, async (request, reply) => {
+    const { message, created } = await forwarding.forward(request.params.id, request.userId, oneTarget(request.body))
+    return reply.code(created ? 201 : 200).send(message)
+  })
 }

@@ -22,6 +22,8 @@ export const Conversation = Type.Object(
     participants: Type.Array(Participant),
     last_message: Nullable(Message),
     unread_count: Type.Integer(),
+    unread_mention_count: Type.Integer({ description: 'Unread messages that mention you' }),
+    pinned_count: Type.Integer({ description: 'Pinned messages (at most 50)' }),
     last_seq: Type.Integer(),
   },
 )

@@ -12,11 +12,13 @@ export const SystemEvent = Type.Object({
   action: Type.Union([
     Type.Literal('group_created'), Type.Literal('group_renamed'), Type.Literal('photo_changed'), Type.Literal('members_added'),
     Type.Literal('member_removed'), Type.Literal('role_changed'), Type.Literal('member_left'), Type.Literal('admin_inherited'),
+    Type.Literal('message_pinned'),
   ]),
   actor_id: Uuid,
   user_ids: Type.Optional(Type.Array(Uuid, { description: 'The members added, removed, promoted or demoted, or the new admin' })),
   name: Type.Optional(Type.String({ description: "The group's (new) name" })),
   role: Type.Optional(Type.Union([Type.Literal('admin'), Type.Literal('member')])),
+  message_id: Type.Optional(Uuid),
 })
 export type SystemEvent = Static<typeof SystemEvent>
 
@@ -63,6 +65,13 @@ export const Message = Type.Object(
     updated_at: Timestamp,
     system: Nullable(SystemEvent),
     reactions: Type.Array(Reaction, { description: "In order of each emoji's first use" }),
+    thread_id: Nullable(Uuid),
+    thread_reply_count: Type.Integer({ description: 'On a thread root: its replies not deleted; 0 otherwise' }),
+    thread_last_reply_at: Nullable(Timestamp),
+    mentions: Type.Array(Uuid, { description: 'Members named as @username in the content' }),
+    pinned_at: Nullable(Timestamp),
+    pinned_by: Nullable(Uuid),
+    forwarded_from: Nullable(Type.Object({ sender_id: Uuid, created_at: Timestamp }, { description: 'A forwarded copy: who sent the original, and when' })),
     reply_to: Nullable(Quote),
   },
 )
@@ -74,3 +83,10 @@ export type Receipt = Static<typeof Receipt>
 /** One earlier version of an edited message: its content, and when an edit replaced it. */
 export const Edit = Type.Object({ content: Nullable(Type.String()), edited_at: Timestamp })
 export type Edit = Static<typeof Edit>
+
+/** A page of messages by cursor: `before` and `after` are message ids. */
+export const HistoryPage = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  before: Type.Optional(Type.String({ format: 'uuid', description: 'A message id: only older messages' })),
+  after: Type.Optional(Type.String({ format: 'uuid', description: 'A message id: only newer messages, oldest first' })),
+})

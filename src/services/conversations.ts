@@ -63,6 +63,11 @@ export class ConversationsService {
         sql<number>`(SELECT count(*) FROM messages m
             WHERE m.conversation_id = c.id AND m.seq > greatest(p.last_read_seq, p.cleared_seq)
               AND m.sender_id <> p.user_id AND NOT m.is_deleted AND m.message_type <> 'system')`.as('unread_count'),
+        sql<number>`(SELECT count(*) FROM messages m
+            WHERE m.conversation_id = c.id AND m.seq > greatest(p.last_read_seq, p.cleared_seq)
+              AND m.sender_id <> p.user_id AND NOT m.is_deleted AND p.user_id = ANY (m.mentions))`.as('unread_mention_count'),
+        sql<number>`(SELECT count(*) FROM messages m
+            WHERE m.conversation_id = c.id AND m.pinned_at IS NOT NULL AND m.seq > p.cleared_seq)`.as('pinned_count'),
       ])
       .where('p.user_id', '=', userId)
       .orderBy('c.updated_at', 'desc')
@@ -103,6 +108,8 @@ export class ConversationsService {
       participants: byConversation.get(r.id) ?? [],
       last_message: r.last_message,
       unread_count: r.unread_count,
+      unread_mention_count: r.unread_mention_count,
+      pinned_count: r.pinned_count,
       last_seq: r.last_seq,
     }))
   }

@@ -66,6 +66,8 @@ function cleanName(name: string | undefined): string {
   return [...clean].slice(0, 255).join('') || 'file'
 }
 
+const FOREIGN_KEY_VIOLATION = '23503'
+
 export class FilesService {
   readonly urls: FileUrls
   private readonly storage: FileStorage
@@ -162,10 +164,23 @@ export class FilesService {
     if (Number(row.n) + bytes > max) throw lowOnStorage()
   }
 
-  /** Deletes a file's row and its bytes; nothing can reach it afterwards. */
+  /**
+   * Deletes a file's row and its bytes, unless a message still refers to it (a forwarded copy shares its
+   * original's file): the last message to let go of a file deletes it. Each caller has let go of it first.
+   */
   async remove(fileId: string | null | undefined): Promise<void> {
     if (!fileId) return
-    await this.storage.remove(async (trx) => (await trx.deleteFrom('files').where('id', '=', fileId).returning('storage_name').executeTakeFirst())?.storage_name)
+    try {
+      await this.storage.remove(async (trx) => {
+        const row = await trx.deleteFrom('files').where('id', '=', fileId)
+          .where(({ not, exists, selectFrom }) => not(exists(selectFrom('messages').select('id').where('file_id', '=', fileId))))
+          .returning('storage_name').executeTakeFirst()
+        return row?.storage_name
+      })
+    } catch (err) {
+      // A forward of it committed meanwhile (its key check held the row): it is still referred to.
+      if ((err as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw err
+    }
   }
 
   /** A stored file's bytes, or a range of them. */

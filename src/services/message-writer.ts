@@ -15,6 +15,13 @@ export interface NewMessage {
   file_name: string | null
   file_size: number | null
   mime_type: string | null
+  /** A message of the conversation whose thread this is a reply in (its root, or another reply of it). */
+  thread_id: string | null
+  /** Usernames written as @name in the content, lower-cased: those of current members become `mentions`. */
+  mention_names: string[]
+  /** A forwarded copy: whose message it was, and when that was sent. */
+  forwarded_sender_id: string | null
+  forwarded_created_at: string | null
 }
 
 /** A row's outcome: written (`created`), or an earlier message of the same sender and client_id; undefined: refused. */
@@ -111,7 +118,8 @@ export const INSERT_MESSAGES = `
       WITH r AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
           id uuid, conversation_id uuid, sender_id uuid, message_type text, content text, reply_to_id uuid, client_id text,
-          file_id uuid, file_url text, file_name text, file_size bigint, mime_type text, i int)
+          file_id uuid, file_url text, file_name text, file_size bigint, mime_type text, thread_id uuid, mention_names text[],
+          forwarded_sender_id uuid, forwarded_created_at timestamptz, i int)
       ),
       earlier AS (
         -- Probed per row through messages_client_id (a partial index: its predicate is spelled out for the plan).
@@ -121,10 +129,16 @@ export const INSERT_MESSAGES = `
         WHERE r.client_id IS NOT NULL
       ),
       ins AS (
-        INSERT INTO messages (id, conversation_id, sender_id, message_type, content, reply_to_id, client_id, file_id, file_url, file_name, file_size, mime_type)
-        SELECT r.id, r.conversation_id, r.sender_id, r.message_type, r.content, r.reply_to_id, r.client_id, r.file_id, r.file_url, r.file_name, r.file_size, r.mime_type
-        FROM r
+        INSERT INTO messages (id, conversation_id, sender_id, message_type, content, reply_to_id, client_id, file_id, file_url, file_name, file_size, mime_type,
+          thread_id, mentions, forwarded_sender_id, forwarded_created_at)
+        SELECT r.id, r.conversation_id, r.sender_id, r.message_type, r.content, r.reply_to_id, r.client_id, r.file_id, r.file_url, r.file_name, r.file_size, r.mime_type,
+          t.root, CASE WHEN cardinality(r.mention_names) > 0 THEN parley_members_named(r.conversation_id, r.mention_names) ELSE '{}' END,
+          r.forwarded_sender_id, r.forwarded_created_at
+        -- A thread is named by its root or by any reply in it (probed by key); the row goes into the root's thread.
+        FROM r LEFT JOIN LATERAL (
+          SELECT coalesce(m.thread_id, m.id) AS root FROM messages m WHERE m.id = r.thread_id AND m.conversation_id = r.conversation_id) t ON true
         WHERE r.id NOT IN (SELECT id FROM earlier)
+          AND (r.thread_id IS NULL OR t.root IS NOT NULL)
           -- Scalar subqueries, probed per row by primary key. As EXISTS they became a hash join on a scan of
           -- participants and a hash of every message, costs that grew with the tables.
           AND (SELECT true FROM participants p WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id)

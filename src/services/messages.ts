@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import type { MessageType } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { badRequest, forbidden, notFound } from '../errors.ts'
+import { mentionNames } from '../mentions.ts'
 import { DELETED_CONTENT, type Edit, type Message, type Receipt } from '../schemas/messages.ts'
 import type { ConversationsService } from './conversations.ts'
 import type { FilesService } from './files.ts'
@@ -19,6 +20,8 @@ export interface SendInput {
   /** Required for text; the optional caption of a file. */
   content?: string
   reply_to_id?: string
+  /** A reply into this message's thread (its root's, if it is itself a reply). */
+  thread_id?: string
   client_id?: string
 }
 
@@ -45,7 +48,7 @@ export class MessagesService {
       .selectFrom('messages as m')
       .innerJoin('participants as p', (j) => j.onRef('p.conversation_id', '=', 'm.conversation_id').on('p.user_id', '=', userId))
       .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
-      .select(['m.id', 'm.conversation_id', 'm.sender_id', 'm.seq', 'm.is_deleted', 'm.message_type', 'm.file_id', 'p.role', 'p.last_read_seq', 'c.is_group', messageJson])
+      .select(['m.id', 'm.conversation_id', 'm.sender_id', 'm.seq', 'm.is_deleted', 'm.message_type', 'm.file_id', 'm.thread_id', 'p.role', 'p.last_read_seq', 'p.cleared_seq', 'c.is_group', messageJson])
       .where('m.id', '=', messageId)
       .whereRef('m.seq', '>', 'p.cleared_seq')
       .executeTakeFirst()
@@ -58,7 +61,7 @@ export class MessagesService {
    * The rules (membership, the reply target, the client_id) are checked by the insert itself, in one round trip;
    * only a refused send asks again, to say why.
    */
-  async send(userId: string, input: SendInput, file?: FileInput): Promise<{ message: Message; created: boolean }> {
+  async send(userId: string, input: SendInput, file?: FileInput, forwarded?: { sender_id: string; created_at: string }): Promise<{ message: Message; created: boolean }> {
     const conversationId = input.recipient_id !== undefined ? (await this.conversations.openDirect(userId, input.recipient_id)).id : input.conversation_id!
     let result
     try {
@@ -74,6 +77,11 @@ export class MessagesService {
         file_name: file?.file_name ?? null,
         file_size: file?.file_size ?? null,
         mime_type: file?.mime_type ?? null,
+        thread_id: input.thread_id ?? null,
+        // A forwarded copy names no one: its @names were written for another conversation.
+        mention_names: forwarded ? [] : mentionNames(input.content),
+        forwarded_sender_id: forwarded?.sender_id ?? null,
+        forwarded_created_at: forwarded?.created_at ?? null,
       })
     } catch (err) {
       // A concurrent retry with the same client_id committed first: answer with its message.
@@ -85,7 +93,14 @@ export class MessagesService {
     }
     if (result) return result
     await this.conversations.membership(conversationId, userId)
+    if (input.thread_id !== undefined && !(await this.inConversation(input.thread_id, conversationId))) {
+      throw badRequest('thread_id is not a message of this conversation', 'INVALID_THREAD')
+    }
     throw badRequest('reply_to_id is not a message of this conversation', 'INVALID_REPLY')
+  }
+
+  private async inConversation(messageId: string, conversationId: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('messages').select('id').where('id', '=', messageId).where('conversation_id', '=', conversationId).executeTakeFirst())
   }
 
   private async byClientId(userId: string, clientId: string): Promise<Message | undefined> {
@@ -119,6 +134,27 @@ export class MessagesService {
     return rows.map((r) => r.message)
   }
 
+  /**
+   * A thread's replies, oldest first: the first `limit`, those after `after`, or the `limit` just before `before`.
+   * Named by its root or by any reply in it; replies the caller cleared away are not shown.
+   */
+  async thread(messageId: string, userId: string, page: { limit: number; before?: string; after?: string }): Promise<Message[]> {
+    const msg = await this.visible(messageId, userId)
+    const root = msg.thread_id ?? msg.id
+    const seqOf = async (id: string) => {
+      const row = await this.db.selectFrom('messages').select('seq').where('id', '=', id).where('thread_id', '=', root).executeTakeFirst()
+      if (!row) throw messageNotFound()
+      return row.seq
+    }
+    let query = this.db.selectFrom('messages as m').select(messageJson).where('m.thread_id', '=', root).where('m.seq', '>', msg.cleared_seq)
+    if (page.before !== undefined) query = query.where('m.seq', '<', await seqOf(page.before))
+    if (page.after !== undefined) query = query.where('m.seq', '>', await seqOf(page.after))
+    const backwards = page.before !== undefined && page.after === undefined
+    const rows = await query.orderBy('m.seq', backwards ? 'desc' : 'asc').limit(page.limit).execute()
+    const messages = rows.map((r) => r.message)
+    return backwards ? messages.reverse() : messages
+  }
+
   async edit(messageId: string, userId: string, content: string): Promise<Message> {
     const msg = await this.visible(messageId, userId)
     if (msg.sender_id !== userId || msg.message_type === 'system') throw forbidden('Only the sender can edit a message', 'NOT_SENDER')
@@ -126,7 +162,7 @@ export class MessagesService {
     if (msg.message.content === content) return msg.message
     const row = await this.db
       .updateTable('messages as m')
-      .set({ content, is_edited: true, updated_at: new Date() })
+      .set({ content, is_edited: true, updated_at: new Date(), mentions: sql<string[]>`parley_members_named(m.conversation_id, ${mentionNames(content)}::text[])` })
       .where('m.id', '=', messageId)
       .where('m.is_deleted', '=', false)
       .returning(messageJson)
