@@ -54,11 +54,14 @@ t.test("the archive holds the caller's data, and nothing private of anyone else'
   t.equal((await as(alice).delete(`/conversations/${D}/messages`)).statusCode, 204)
   await send(alice, D, 'after the clear')
   await send(alice, G, 'hello team')
-  await send(carol, G, 'secret of carol in G')
+  const carols = await send(carol, G, 'secret of carol in G')
+  await as(alice).post(`/messages/${carols}/reactions`, { emoji: '🎉' })
+  await as(bob).post(`/messages/${carols}/reactions`, { emoji: '👍' })
   t.equal((await upload(app, alice, G, 'holiday.png')).statusCode, 201)
   t.equal((await upload(app, bob, G, 'bobs-photo.png')).statusCode, 201)
   await send(bob, H, 'secret of bob in H')
-  await send(alice, L, 'written before leaving')
+  const beforeLeaving = await send(alice, L, 'written before leaving')
+  await as(alice).post(`/messages/${beforeLeaving}/reactions`, { emoji: '👋' })
   t.equal((await as(alice).post(`/conversations/${L}/leave`)).statusCode, 204)
 
   const res = await as(alice).get('/users/me/export')
@@ -89,8 +92,10 @@ t.test("the archive holds the caller's data, and nothing private of anyone else'
   for (const m of archive.messages) {
     // Bob is in D and G and cleared nothing: his view is the message as the API shows it now.
     const now = (await as(bob).get(`/messages/${m.id}`)).json()
-    t.same(m, { ...now, reactions: [] }, `message ${m.seq} in ${m.conversation_id === D ? 'D' : 'G'}: as the API shows it, with reactions []`)
+    t.same(m, now, `message ${m.seq} in ${m.conversation_id === D ? 'D' : 'G'}: as the API shows it`)
   }
+  t.same(archive.reactions.map(({ message_id, conversation_id, emoji }) => ({ message_id, conversation_id, emoji })),
+    [{ message_id: carols, conversation_id: G, emoji: '🎉' }], "alice's reactions, in conversations she is in: not bob's, not the one she left")
   t.match(archive.messages.find((m) => m.id === edited), { content: 'after the edit', is_edited: true }, 'an edited message in its current wording')
   t.match(archive.messages.find((m) => m.id === deleted), { is_deleted: true, content: 'This message was deleted' }, 'a deleted one in its deleted form')
   t.same(archive.files.map((f) => f.name), ['holiday.png'], "the metadata of alice's upload, not bob's")
@@ -103,7 +108,7 @@ t.test("the archive holds the caller's data, and nothing private of anyone else'
   for (const other of [bob, carol, dave]) t.notOk(res.body.includes(other.user.email!), `nor ${other.user.username}'s email`)
 
   const empty = (await as(dave).get('/users/me/export')).json() as ExportArchive
-  t.match(empty, { profile: { id: dave.user.id }, messages: [], files: [] }, 'an account with no messages gets an archive too')
+  t.match(empty, { profile: { id: dave.user.id }, messages: [], reactions: [], files: [] }, 'an account with no messages gets an archive too')
   t.same(empty.conversations.map((c) => c.id), [H])
 })
 

@@ -6,9 +6,6 @@ import { User } from './users.ts'
 // GET /users/me/export. The body is streamed, so this schema documents it (OpenAPI) and types the test;
 // Fastify does not serialize a stream through it.
 
-/** API.md's reaction; always empty until reactions exist (issue 14). */
-const Reaction = Type.Object({ emoji: Type.String(), count: Type.Integer(), user_ids: Type.Array(Uuid) })
-
 const ExportParticipant = Type.Object({ id: Uuid, username: Type.String(), display_name: Type.String() }, { description: 'A current member, public fields only' })
 
 export const ExportConversation = Type.Object(
@@ -25,7 +22,12 @@ export const ExportConversation = Type.Object(
   { description: 'A conversation you are a member of now' },
 )
 
-export const ExportMessage = Type.Object({ ...Message.properties, reactions: Type.Array(Reaction) }, { description: 'A Message you sent, as GET /messages/{id} gives it now' })
+export const ExportMessage = Type.Object(Message.properties, { description: 'A Message you sent, as GET /messages/{id} gives it now' })
+
+export const ExportReaction = Type.Object(
+  { message_id: Uuid, conversation_id: Uuid, emoji: Type.String(), created_at: Timestamp },
+  { description: 'A reaction you gave, in a conversation you are a member of now' },
+)
 
 export const ExportFile = Type.Object(
   {
@@ -45,6 +47,7 @@ export const ExportArchive = Type.Object(
     profile: User,
     conversations: Type.Array(ExportConversation),
     messages: Type.Array(ExportMessage),
+    reactions: Type.Array(ExportReaction),
     files: Type.Array(ExportFile),
   },
   { description: 'Your data, read from one snapshot of the database' },

@@ -41,7 +41,8 @@ export const exportBusy = () => new AppError(503, 'EXPORT_BUSY', 'Too many expor
  *   those before the caller's cleared point too (clearing hides history from the caller's own pages; the
  *   rows stay, visible to the others, so they are still data we hold about the caller). Messages in
  *   conversations the caller left or was removed from are not included: they are no longer theirs to read;
- * - reactions: a `reactions` array on each message, empty until reactions exist (issue 14);
+ * - the reactions the caller gave, in those conversations, on messages not deleted (a message's own
+ *   `reactions` says who else reacted to what they sent);
  * - files the caller uploaded that are still stored: metadata only, never the bytes.
  */
 export class ExportService {
@@ -91,6 +92,7 @@ async function* archive(trx: Trx, user: Parameters<typeof toUser>[0], exportedAt
     yield `{"exported_at":${JSON.stringify(exportedAt.toISOString())},"profile":${JSON.stringify(toUser(user))}`
     yield* section('conversations', conversations(trx, user.id))
     yield* section('messages', messages(trx, user.id))
+    yield* section('reactions', reactions(trx, user.id))
     yield* section('files', files(trx, user.id))
     yield '}\n'
   } finally {
@@ -132,16 +134,29 @@ const conversations = (trx: Trx, userId: string) =>
     .orderBy('c.id')
     .stream(ROWS_PER_FETCH)
 
-// `reactions` goes on the left of ||: once parley_message_json gives reactions of its own, they win.
 const messages = (trx: Trx, userId: string) =>
   trx
     .selectFrom('participants as p')
     .innerJoin('messages as m', 'm.conversation_id', 'p.conversation_id')
-    .select(sql<string>`(jsonb_build_object('reactions', '[]'::jsonb) || parley_message_json(m)::jsonb)::text`.as('json'))
+    .select(sql<string>`parley_message_text(m)`.as('json'))
     .where('p.user_id', '=', userId)
     .where('m.sender_id', '=', userId)
     .orderBy('m.conversation_id')
     .orderBy('m.seq')
+    .stream(ROWS_PER_FETCH)
+
+const reactions = (trx: Trx, userId: string) =>
+  trx
+    .selectFrom('reactions as r')
+    .innerJoin('messages as m', 'm.id', 'r.message_id')
+    .innerJoin('participants as p', (j) => j.onRef('p.conversation_id', '=', 'm.conversation_id').on('p.user_id', '=', userId))
+    .select(
+      sql<string>`jsonb_build_object('message_id', r.message_id, 'conversation_id', m.conversation_id, 'emoji', r.emoji,
+        'created_at', parley_iso(r.created_at))::text`.as('json'),
+    )
+    .where('r.user_id', '=', userId)
+    .orderBy('r.created_at')
+    .orderBy('r.message_id')
     .stream(ROWS_PER_FETCH)
 
 const files = (trx: Trx, userId: string) =>
