@@ -52,6 +52,8 @@ t.test('a change made on instance A reaches sockets on instance B as its frame, 
   await call(a.base, 'POST', `/messages/${msg.id}/reactions`, alice.token, { emoji: '👍' })
   t.match((await wb.next((f) => f.type === 'reaction_added')).data, { message_id: msg.id, user_id: alice.id, emoji: '👍', reactions: [{ emoji: '👍', count: 1, user_ids: [alice.id] }] }, 'a reaction on A, framed on B')
   await call(a.base, 'DELETE', `/messages/${msg.id}/reactions/${encodeURIComponent('👍')}`, alice.token)
+  await call(a.base, 'POST', '/messages', alice.token, { conversation_id: g, content: 'in the thread', thread_id: msg.id })
+  await call(a.base, 'POST', `/messages/${msg.id}/pin`, alice.token)
   await call(b.base, 'POST', `/messages/${msg.id}/read`, bob.token)
   await call(a.base, 'POST', `/conversations/${g}/participants`, alice.token, { user_ids: [carol.id] })
   await call(a.base, 'PATCH', `/conversations/${g}`, alice.token, { name: 'Across 2' })
@@ -61,7 +63,7 @@ t.test('a change made on instance A reaches sockets on instance B as its frame, 
   await wb.next((f) => f.type === 'message_deleted' && f.data.id === msg.id)
   await wa.next((f) => f.type === 'message_deleted' && f.data.id === msg.id)
   const types = wb.frames.filter((f) => f.conversation_id === g && f.seq).map((f) => f.type)
-  for (const type of ['new_message', 'message_edited', 'reaction_added', 'reaction_removed', 'message_read', 'participant_added', 'conversation_updated', 'participant_removed', 'message_deleted']) {
+  for (const type of ['new_message', 'message_edited', 'reaction_added', 'reaction_removed', 'thread_updated', 'message_pinned', 'message_read', 'participant_added', 'conversation_updated', 'participant_removed', 'message_deleted']) {
     t.ok(types.includes(type), `${type} reached B`)
   }
   t.match((await wc.next((f) => f.type === 'participant_added' && f.conversation_id === g)).data, { user_id: carol.id })

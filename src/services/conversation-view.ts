@@ -1,0 +1,78 @@
+import { sql } from 'kysely'
+import type { DB } from '../database.ts'
+import type { Conversation, Participant } from '../schemas/conversations.ts'
+import type { Message } from '../schemas/messages.ts'
+import { toPublicUser } from './users.ts'
+
+export interface ConversationFilter {
+  ids?: string[]
+  /** A conversation id of the caller's: only those last active before it. */
+  before?: string
+  limit?: number
+}
+
+/**
+ * Conversations as the given member sees them: their own unread and mention counts, the pins, the last message
+ * they can see, the members. One query for the conversations, one for their members.
+ */
+export async function loadConversations(db: DB, userId: string, filter: ConversationFilter): Promise<Conversation[]> {
+  let query = db
+    .selectFrom('participants as p')
+    .innerJoin('conversations as c', 'c.id', 'p.conversation_id')
+    .selectAll('c')
+    .select([
+      sql<Message | null>`(SELECT parley_message_json(m) FROM messages m
+          WHERE m.conversation_id = c.id AND m.seq > p.cleared_seq ORDER BY m.seq DESC LIMIT 1)`.as('last_message'),
+      sql<number>`(SELECT count(*) FROM messages m
+          WHERE m.conversation_id = c.id AND m.seq > greatest(p.last_read_seq, p.cleared_seq)
+            AND m.sender_id <> p.user_id AND NOT m.is_deleted AND m.message_type <> 'system')`.as('unread_count'),
+      sql<number>`(SELECT count(*) FROM messages m
+          WHERE m.conversation_id = c.id AND m.seq > greatest(p.last_read_seq, p.cleared_seq)
+            AND m.sender_id <> p.user_id AND NOT m.is_deleted AND p.user_id = ANY (m.mentions))`.as('unread_mention_count'),
+      sql<number>`(SELECT count(*) FROM messages m
+          WHERE m.conversation_id = c.id AND m.pinned_at IS NOT NULL AND m.seq > p.cleared_seq)`.as('pinned_count'),
+    ])
+    .where('p.user_id', '=', userId)
+    .orderBy('c.updated_at', 'desc')
+    .orderBy('c.id', 'desc')
+  if (filter.ids) query = query.where('c.id', 'in', filter.ids)
+  if (filter.before) {
+    // The cursor must be one of the caller's own conversations: a stranger's pages like an unknown id (nothing),
+    // or the page would tell that it exists and when it was last active.
+    query = query.where(sql<boolean>`(c.updated_at, c.id) < (SELECT cc.updated_at, cc.id FROM participants cp
+        JOIN conversations cc ON cc.id = cp.conversation_id WHERE cp.conversation_id = ${filter.before} AND cp.user_id = ${userId})`)
+  }
+  if (filter.limit) query = query.limit(filter.limit)
+  const rows = await query.execute()
+  if (rows.length === 0) return []
+
+  const members = await db
+    .selectFrom('participants as p')
+    .innerJoin('users as u', 'u.id', 'p.user_id')
+    .select(['p.conversation_id', 'p.role', 'p.joined_at', 'u.id', 'u.username', 'u.display_name', 'u.avatar_url', 'u.is_online', 'u.last_seen', 'u.created_at'])
+    .where('p.conversation_id', 'in', rows.map((r) => r.id))
+    .orderBy('p.joined_at')
+    .orderBy('u.username')
+    .execute()
+  const byConversation = new Map<string, Participant[]>()
+  for (const m of members) {
+    const list = byConversation.get(m.conversation_id) ?? []
+    list.push({ user: toPublicUser(m), role: m.role, joined_at: new Date(m.joined_at).toISOString() })
+    byConversation.set(m.conversation_id, list)
+  }
+  return rows.map((r) => ({
+    id: r.id,
+    is_group: r.is_group,
+    name: r.name,
+    avatar_url: r.avatar_url,
+    created_by: r.created_by,
+    created_at: new Date(r.created_at).toISOString(),
+    updated_at: new Date(r.updated_at).toISOString(),
+    participants: byConversation.get(r.id) ?? [],
+    last_message: r.last_message,
+    unread_count: r.unread_count,
+    unread_mention_count: r.unread_mention_count,
+    pinned_count: r.pinned_count,
+    last_seq: r.last_seq,
+  }))
+}
