@@ -116,7 +116,10 @@ export class MessageWriter {
 
 export const INSERT_MESSAGES = `
       WITH r AS (
-        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
+        -- A thread is named by its root or by any reply in it; the row goes into the root's thread (probed by key).
+        SELECT x.*, CASE WHEN x.thread_id IS NULL THEN NULL ELSE (SELECT coalesce(m.thread_id, m.id) FROM messages m
+            WHERE m.id = x.thread_id AND m.conversation_id = x.conversation_id) END AS thread_root
+        FROM jsonb_to_recordset($1::jsonb) AS x(
           id uuid, conversation_id uuid, sender_id uuid, message_type text, content text, reply_to_id uuid, client_id text,
           file_id uuid, file_url text, file_name text, file_size bigint, mime_type text, thread_id uuid, mention_names text[],
           forwarded_sender_id uuid, forwarded_created_at timestamptz, i int)
@@ -132,15 +135,14 @@ export const INSERT_MESSAGES = `
         INSERT INTO messages (id, conversation_id, sender_id, message_type, content, reply_to_id, client_id, file_id, file_url, file_name, file_size, mime_type,
           thread_id, mentions, forwarded_sender_id, forwarded_created_at)
         SELECT r.id, r.conversation_id, r.sender_id, r.message_type, r.content, r.reply_to_id, r.client_id, r.file_id, r.file_url, r.file_name, r.file_size, r.mime_type,
-          t.root, CASE WHEN cardinality(r.mention_names) > 0 THEN parley_members_named(r.conversation_id, r.mention_names) ELSE '{}' END,
+          r.thread_root, CASE WHEN cardinality(r.mention_names) > 0 THEN parley_members_named(r.conversation_id, r.mention_names) ELSE '{}' END,
           r.forwarded_sender_id, r.forwarded_created_at
-        -- A thread is named by its root or by any reply in it (probed by key); the row goes into the root's thread.
-        FROM r LEFT JOIN LATERAL (
-          SELECT coalesce(m.thread_id, m.id) AS root FROM messages m WHERE m.id = r.thread_id AND m.conversation_id = r.conversation_id) t ON true
+        FROM r
         WHERE r.id NOT IN (SELECT id FROM earlier)
-          AND (r.thread_id IS NULL OR t.root IS NOT NULL)
-          -- Scalar subqueries, probed per row by primary key. As EXISTS they became a hash join on a scan of
-          -- participants and a hash of every message, costs that grew with the tables.
+          AND (r.thread_id IS NULL OR r.thread_root IS NOT NULL)
+          -- Scalar subqueries, probed per row by primary key. As EXISTS (or as a LATERAL join, which the planner
+          -- pulls up) they became hash joins on a scan of participants or of every message: costs that grew
+          -- with the tables.
           AND (SELECT true FROM participants p WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id)
           AND (r.reply_to_id IS NULL OR (SELECT t.conversation_id = r.conversation_id FROM messages t WHERE t.id = r.reply_to_id))
         ORDER BY r.conversation_id, r.i
