@@ -34,13 +34,19 @@ LANGUAGE sql STABLE AS $$
     || ',"is_edited":' || m.is_edited || ',"is_deleted":' || m.is_deleted
     || ',"created_at":"' || parley_iso(m.created_at) || '","updated_at":"' || parley_iso(m.updated_at)
     || '","system":' || coalesce(m.system_event::text, 'null')
-    || ',"reactions":' || m.reactions::text
-    || ',"thread_id":' || coalesce('"' || m.thread_id || '"', 'null') || ',"thread_reply_count":' || m.thread_reply_count
-    || ',"thread_last_reply_at":' || coalesce('"' || parley_iso(m.thread_last_reply_at) || '"', 'null')
-    || ',"mentions":' || CASE WHEN cardinality(m.mentions) = 0 THEN '[]' ELSE to_json(m.mentions)::text END
-    || ',"pinned_at":' || coalesce('"' || parley_iso(m.pinned_at) || '"', 'null') || ',"pinned_by":' || coalesce('"' || m.pinned_by || '"', 'null')
-    || ',"forwarded_from":' || CASE WHEN m.forwarded_sender_id IS NULL THEN 'null'
-         ELSE '{"sender_id":"' || m.forwarded_sender_id || '","created_at":"' || parley_iso(m.forwarded_created_at) || '"}' END
+    -- Most messages have none of what follows: one test, and the fields as one constant (a new message's text is
+    -- built twice per send, for the answer and for the notification).
+    || CASE WHEN m.thread_id IS NULL AND m.thread_reply_count = 0 AND m.pinned_at IS NULL AND m.forwarded_sender_id IS NULL
+        AND cardinality(m.mentions) = 0 AND jsonb_array_length(m.reactions) = 0
+      THEN ',"reactions":[],"thread_id":null,"thread_reply_count":0,"thread_last_reply_at":null,"mentions":[],"pinned_at":null,"pinned_by":null,"forwarded_from":null'
+      ELSE ',"reactions":' || m.reactions::text
+        || ',"thread_id":' || coalesce('"' || m.thread_id || '"', 'null') || ',"thread_reply_count":' || m.thread_reply_count
+        || ',"thread_last_reply_at":' || coalesce('"' || parley_iso(m.thread_last_reply_at) || '"', 'null')
+        || ',"mentions":' || CASE WHEN cardinality(m.mentions) = 0 THEN '[]' ELSE to_json(m.mentions)::text END
+        || ',"pinned_at":' || coalesce('"' || parley_iso(m.pinned_at) || '"', 'null') || ',"pinned_by":' || coalesce('"' || m.pinned_by || '"', 'null')
+        || ',"forwarded_from":' || CASE WHEN m.forwarded_sender_id IS NULL THEN 'null'
+             ELSE '{"sender_id":"' || m.forwarded_sender_id || '","created_at":"' || parley_iso(m.forwarded_created_at) || '"}' END
+      END
     || ',"reply_to":' || CASE WHEN m.reply_to_id IS NULL THEN 'null' ELSE coalesce(parley_quote_of(m.reply_to_id), 'null') END
     || '}')
 $$;
