@@ -70,11 +70,15 @@ export async function historyPhase(databaseUrl: string, opts: HistoryOptions) {
 async function seedHistory(db: pg.Client, conversationId: string, n: number) {
   const { rows: people } = await db.query<{ user_id: string }>(`SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id`, [conversationId])
   const ids = people.map((p) => p.user_id)
-  await db.query(
-    `INSERT INTO messages (conversation_id, sender_id, message_type, content)
-     SELECT $1, ($2::uuid[])[1 + i % cardinality($2::uuid[])], 'text', 'history message ' || i || ' with a few words in it' FROM generate_series(1, $3::int) i`,
-    [conversationId, ids, n],
-  )
+  // A statement per thousand: a transaction's notifications are checked against each other for duplicates, so
+  // one statement of 100,000 rows would take minutes.
+  for (let from = 1; from <= n; from += 1000) {
+    await db.query(
+      `INSERT INTO messages (conversation_id, sender_id, message_type, content)
+       SELECT $1, ($2::uuid[])[1 + i % cardinality($2::uuid[])], 'text', 'history message ' || i || ' with a few words in it' FROM generate_series($3::int, $4::int) i`,
+      [conversationId, ids, from, Math.min(n, from + 999)],
+    )
+  }
   await db.query(
     `UPDATE messages m SET reply_to_id = t.id FROM messages t
      WHERE m.conversation_id = $1 AND t.conversation_id = $1 AND m.seq % 10 = 0 AND t.seq = m.seq - 5`, [conversationId])
