@@ -78,6 +78,12 @@ async function signIn(page: Page, username: string, password: string) {
 const bubble = (page: Page, text: string | RegExp, who: 'own' | 'theirs') =>
   page.locator(`#message-list li.message.${who}`).filter({ has: page.locator('.text', { hasText: text }) })
 const systemLine = (page: Page, text: string) => page.locator('#message-list li.system', { hasText: text })
+/** Picks an action from a message's menu: the "…" button shows on hover (or focus), then the menu item. */
+async function menuAction(page: Page, item: Locator, action: string) {
+  await item.hover()
+  await item.getByRole('button', { name: 'Message actions' }).click()
+  await item.getByRole('menuitem', { name: action, exact: true }).click()
+}
 /** An image's rendered size (CSS pixels) and its own. */
 const imageBox = (img: Locator) =>
   img.evaluate((i: HTMLImageElement) => ({ width: i.getBoundingClientRect().width, height: i.getBoundingClientRect().height, naturalWidth: i.naturalWidth }))
@@ -161,7 +167,7 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bubble(alice, XSS, 'own').locator('.ticks.read').waitFor({ timeout: WAIT })
 
   // Alice edits one message and deletes another: Bob sees both.
-  await bubble(alice, 'Hello Bob', 'own').getByRole('button', { name: 'Edit message' }).click()
+  await menuAction(alice, bubble(alice, 'Hello Bob', 'own'), 'Edit')
   const edit = alice.locator('#message-list textarea.edit-input')
   await edit.fill('Hello Bob, edited')
   await edit.press('Enter')
@@ -170,8 +176,8 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await composer.press('Enter')
   await bubble(bob, 'Oops, wrong chat', 'theirs').waitFor({ timeout: WAIT })
   const oops = bubble(alice, 'Oops, wrong chat', 'own')
-  await oops.getByRole('button', { name: 'Delete message' }).click()
-  await oops.getByRole('button', { name: 'Confirm delete' }).click()
+  await menuAction(alice, oops, 'Delete')
+  await alice.locator('#delete-dialog').getByRole('button', { name: 'Delete', exact: true }).click()
   await bob.locator('#message-list li.message .text.deleted', { hasText: 'This message was deleted' }).waitFor({ timeout: WAIT })
   await alice.locator('#message-list li.message.own .text.deleted').waitFor({ timeout: WAIT })
   await alice.screenshot({ path: path.join(SCREENSHOTS, 'conversation.png') })
