@@ -78,6 +78,24 @@ async function signIn(page: Page, username: string, password: string) {
 const bubble = (page: Page, text: string | RegExp, who: 'own' | 'theirs') =>
   page.locator(`#message-list li.message.${who}`).filter({ has: page.locator('.text', { hasText: text }) })
 const systemLine = (page: Page, text: string) => page.locator('#message-list li.system', { hasText: text })
+/** The WCAG contrast ratio of two CSS rgb() colours. */
+function contrast(a: string, b: string) {
+  const lum = (c: string) => {
+    const [r, g, bl] = c.match(/[\d.]+/g)!.slice(0, 3).map((v) => {
+      const x = Number(v) / 255
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4
+    })
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl
+  }
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x)
+  return (hi + 0.05) / (lo + 0.05)
+}
+/** Picks an action from a message's menu: the "…" button shows on hover (or focus), then the menu item. */
+async function menuAction(page: Page, item: Locator, action: string) {
+  await item.hover()
+  await item.getByRole('button', { name: 'Message actions' }).click()
+  await item.getByRole('menuitem', { name: action, exact: true }).click()
+}
 /** An image's rendered size (CSS pixels) and its own. */
 const imageBox = (img: Locator) =>
   img.evaluate((i: HTMLImageElement) => ({ width: i.getBoundingClientRect().width, height: i.getBoundingClientRect().height, naturalWidth: i.naturalWidth }))
@@ -107,7 +125,7 @@ t.test('two people chat in the browser across two instances', async (t) => {
   const browser: Browser = await launching
   const problems: string[] = []
   const alice = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage()
-  const bob = await (await browser.newContext({ viewport: { width: 390, height: 780 } })).newPage() // phone width
+  const bob = await (await browser.newContext({ viewport: { width: 375, height: 780 } })).newPage() // phone width
   watch(alice, 'alice', problems)
   watch(bob, 'bob', problems)
   await Promise.all([alice.goto(`${a.base}/`), bob.goto(`${b.base}/`)])
@@ -161,7 +179,7 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bubble(alice, XSS, 'own').locator('.ticks.read').waitFor({ timeout: WAIT })
 
   // Alice edits one message and deletes another: Bob sees both.
-  await bubble(alice, 'Hello Bob', 'own').getByRole('button', { name: 'Edit message' }).click()
+  await menuAction(alice, bubble(alice, 'Hello Bob', 'own'), 'Edit')
   const edit = alice.locator('#message-list textarea.edit-input')
   await edit.fill('Hello Bob, edited')
   await edit.press('Enter')
@@ -170,8 +188,8 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await composer.press('Enter')
   await bubble(bob, 'Oops, wrong chat', 'theirs').waitFor({ timeout: WAIT })
   const oops = bubble(alice, 'Oops, wrong chat', 'own')
-  await oops.getByRole('button', { name: 'Delete message' }).click()
-  await oops.getByRole('button', { name: 'Confirm delete' }).click()
+  await menuAction(alice, oops, 'Delete')
+  await alice.locator('#delete-dialog').getByRole('button', { name: 'Delete', exact: true }).click()
   await bob.locator('#message-list li.message .text.deleted', { hasText: 'This message was deleted' }).waitFor({ timeout: WAIT })
   await alice.locator('#message-list li.message.own .text.deleted').waitFor({ timeout: WAIT })
   await alice.screenshot({ path: path.join(SCREENSHOTS, 'conversation.png') })
@@ -205,6 +223,177 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bubble(bob, 'And after', 'theirs').waitFor({ timeout: WAIT })
   const texts = await bob.locator('#message-list li.message .text').allTextContents()
   t.same(texts, ['Hello Bob, edited', XSS, 'Hi Alice\nhow are you?', 'This message was deleted', 'While you were away', 'And after'], 'every message once, in order')
+
+  // ---- What people do with messages (issue 14), in the direct chat: Alice on a desktop, Bob on a phone ----
+
+  // The basics first. The day line is a list item (the list stays a list: only <li>, none with another role).
+  const listShape = await bob.locator('#message-list').evaluate((ol) => [...ol.children].map((c) => `${c.tagName}:${c.getAttribute('role') ?? ''}:${c.className.split(' ')[0]}`))
+  t.ok(listShape.length > 6 && listShape.every((s) => /^LI::/.test(s)), `the message list holds list items only (${listShape.join(' ')})`)
+  t.ok(listShape.some((s) => s.endsWith(':day')), 'with a day line among them')
+  // The composer's placeholder fits at 375 px.
+  const fits = await bob.locator('#composer-input').evaluate((el: HTMLTextAreaElement) => {
+    const style = getComputedStyle(el)
+    const g = document.createElement('canvas').getContext('2d')!
+    g.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`
+    const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)
+    return { text: g.measureText(el.placeholder).width, room, viewport: innerWidth }
+  })
+  t.equal(fits.viewport, 375)
+  t.ok(fits.text <= fits.room, `the placeholder fits (${fits.text.toFixed(0)} of ${fits.room.toFixed(0)} px)`)
+  // Initials on their avatar have a contrast of at least 4.5:1 (WCAG AA, as axe-core checks).
+  const initialsColours = await bob.locator('#conversations span.avatar').first().evaluate((el) => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor])
+  t.ok(contrast(initialsColours[0], initialsColours[1]) >= 4.5, `avatar initials contrast ${contrast(initialsColours[0], initialsColours[1]).toFixed(2)}:1`)
+  t.match(await bob.evaluate(() => getComputedStyle(document.body).fontFamily), /"Noto Color Emoji"/, 'the font stack names a colour emoji font')
+
+  // A message's actions are in a menu that shows on hover, not always-visible buttons.
+  const hello = bubble(bob, 'Hello Bob, edited', 'theirs')
+  const opacity = (l: Locator) => l.getByRole('button', { name: 'Message actions' }).evaluate((b) => getComputedStyle(b).opacity)
+  await bob.locator('#conv-title').hover()
+  t.equal(await opacity(hello), '0', 'the menu button is hidden until hover')
+  await hello.hover()
+  await bob.waitForFunction((sel) => [...document.querySelectorAll(sel)].some((b) => getComputedStyle(b).opacity === '1'), '#message-list li.message .menu-button', { timeout: WAIT })
+  t.equal(await hello.getByRole('button', { name: /^(Edit|Delete)( message)?$/ }).count(), 0, 'no edit or delete buttons on the bubble')
+
+  // "edited" opens the history: the first wording, then the current one.
+  await hello.getByRole('button', { name: 'Edited: show the history' }).click()
+  const history = bob.locator('#history-dialog')
+  await history.locator('li.version.current', { hasText: 'Hello Bob, edited' }).waitFor({ timeout: WAIT })
+  t.same(await history.locator('li.version .text').allTextContents(), ['Hello Bob', 'Hello Bob, edited'], 'the edit history, oldest first')
+  await bob.keyboard.press('Escape')
+  await history.waitFor({ state: 'hidden', timeout: WAIT })
+
+  // Bob long-presses the message: the menu, then the reaction picker with recent emoji first.
+  const box = (await hello.locator('.text').boundingBox())!
+  await bob.mouse.move(box.x + 5, box.y + box.height / 2)
+  await bob.mouse.down()
+  await hello.getByRole('menu').waitFor({ timeout: WAIT })
+  await bob.mouse.up()
+  await hello.getByRole('menuitem', { name: 'Add reaction' }).click()
+  const picker = hello.getByRole('dialog', { name: 'Add a reaction' })
+  t.equal(await picker.locator('.recent button').first().textContent(), '👍', 'recent emoji before any use: the usual first')
+  await picker.locator('.all').getByRole('button', { name: 'React with 🎉' }).click()
+  const aliceHello = bubble(alice, 'Hello Bob, edited', 'own')
+  const chip = (l: Locator, emoji: string) => l.locator('button.reaction', { has: l.page().locator('.emoji', { hasText: emoji }) })
+  await chip(aliceHello, '🎉').filter({ hasText: '1' }).waitFor({ timeout: WAIT })
+  t.equal(await chip(aliceHello, '🎉').getAttribute('aria-pressed'), 'false', 'not Alice’s own reaction')
+  t.equal(await chip(hello, '🎉').getAttribute('aria-pressed'), 'true', 'Bob’s own reaction is highlighted')
+  const chipFont = await chip(hello, '🎉').locator('.emoji').evaluate((e) => getComputedStyle(e).fontFamily)
+  t.match(chipFont, /Noto Color Emoji/, `a reaction's emoji asks for a colour emoji font (${chipFont})`)
+  // Alice's chip toggles: her reaction joins Bob's, then goes again; Bob sees both changes live.
+  await chip(aliceHello, '🎉').click()
+  await chip(aliceHello, '🎉').filter({ hasText: '2' }).and(alice.locator('[aria-pressed="true"]')).waitFor({ timeout: WAIT })
+  await chip(hello, '🎉').filter({ hasText: '2' }).waitFor({ timeout: WAIT })
+  await chip(aliceHello, '🎉').click()
+  await chip(aliceHello, '🎉').filter({ hasText: '1' }).and(alice.locator('[aria-pressed="false"]')).waitFor({ timeout: WAIT })
+  await chip(hello, '🎉').filter({ hasText: '1' }).and(bob.locator('[aria-pressed="true"]')).waitFor({ timeout: WAIT })
+  // Bob's picker now offers 🎉 first.
+  await hello.hover()
+  await hello.getByRole('button', { name: 'Message actions' }).click()
+  await hello.getByRole('menuitem', { name: 'Add reaction' }).click()
+  t.equal(await picker.locator('.recent button').first().textContent(), '🎉', 'the emoji used last comes first')
+  await bob.keyboard.press('Escape')
+  await picker.waitFor({ state: 'detached', timeout: WAIT })
+
+  // The menu by keyboard: Enter opens it on its first item, arrows move, Esc closes it and gives focus back.
+  const aliceMenuButton = bubble(alice, 'Hi Alice', 'theirs').getByRole('button', { name: 'Message actions' })
+  await aliceMenuButton.focus()
+  await alice.keyboard.press('Enter')
+  const focused = () => alice.evaluate(() => document.activeElement?.textContent)
+  await alice.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitem', undefined, { timeout: WAIT })
+  t.equal(await focused(), 'Add reaction')
+  await alice.keyboard.press('ArrowDown')
+  t.equal(await focused(), 'Reply')
+  await alice.keyboard.press('Escape')
+  await alice.locator('#message-list [role=menu]').waitFor({ state: 'detached', timeout: WAIT })
+  t.ok(await aliceMenuButton.evaluate((b) => b === document.activeElement), 'focus is back on the menu button')
+
+  // Bob replies to Alice's message: a quote in the composer, then on his message; a click on it shows the original.
+  await menuAction(bob, hello, 'Reply')
+  await bob.locator('#reply-preview', { hasText: 'Hello Bob, edited' }).waitFor({ timeout: WAIT })
+  await bobComposer.fill('Replying to that')
+  await bobComposer.press('Enter')
+  await bob.locator('#reply-preview').waitFor({ state: 'hidden', timeout: WAIT })
+  const reply = bubble(alice, 'Replying to that', 'theirs')
+  await reply.locator('.quote', { hasText: 'Hello Bob, edited' }).waitFor({ timeout: WAIT })
+  await bubble(bob, 'Replying to that', 'own').locator('.quote', { hasText: 'Hello Bob, edited' }).waitFor({ timeout: WAIT })
+  await alice.locator('#messages').evaluate((el) => { el.scrollTop = el.scrollHeight })
+  await reply.locator('.quote').click()
+  await aliceHello.and(alice.locator('.highlight')).waitFor({ timeout: WAIT })
+  t.ok(await aliceHello.evaluate((el) => el === document.activeElement), 'the original is shown and focused')
+  await aliceHello.evaluate((el) => {
+    const box = el.getBoundingClientRect()
+    const view = document.querySelector('#messages')!.getBoundingClientRect()
+    if (box.top < view.top || box.bottom > view.bottom) throw new Error('the original is not scrolled into view')
+  })
+
+  // Links are links, safely; javascript: stays text. Two messages in a row from Alice make one group.
+  await composer.fill('Docs: https://example.com/a?b=1, or mailto:help@example.com — not javascript:alert(1)')
+  await composer.press('Enter')
+  await composer.fill('(that was two links)')
+  await composer.press('Enter')
+  const linked = bubble(bob, 'Docs:', 'theirs')
+  await bubble(bob, '(that was two links)', 'theirs').waitFor({ timeout: WAIT })
+  const anchors = await linked.locator('.text a').evaluateAll((as: HTMLAnchorElement[]) => as.map((a) => [a.getAttribute('href'), a.target, a.rel, a.textContent]))
+  t.same(anchors, [
+    ['https://example.com/a?b=1', '_blank', 'noopener noreferrer', 'https://example.com/a?b=1'],
+    ['mailto:help@example.com', '_blank', 'noopener noreferrer', 'mailto:help@example.com'],
+  ], 'http(s) and mailto become links that open safely; javascript: does not')
+  t.match(await linked.locator('.text').textContent(), /not javascript:alert\(1\)$/)
+  t.notOk(await linked.evaluate((el) => el.classList.contains('grouped')), 'a message after someone else’s starts a group')
+  t.ok(await bubble(bob, '(that was two links)', 'theirs').evaluate((el) => el.classList.contains('grouped')), 'the next one from the same sender joins it')
+
+  // A thread: Alice answers Bob's question in one; Bob sees the count on the root, opens it and answers there.
+  const question = bubble(alice, 'Hi Alice', 'theirs')
+  await menuAction(alice, question, 'Reply in thread')
+  const aliceThread = alice.locator('#thread')
+  await aliceThread.locator('li.message', { hasText: 'how are you?' }).waitFor({ timeout: WAIT })
+  await aliceThread.getByLabel('Reply in thread').fill('Fine, thanks')
+  await aliceThread.getByLabel('Reply in thread').press('Enter')
+  await aliceThread.locator('#thread-list > li.message', { hasText: 'Fine, thanks' }).waitFor({ timeout: WAIT })
+  const bobQuestion = bubble(bob, 'Hi Alice', 'own')
+  await bobQuestion.getByRole('button', { name: /^1 reply/ }).click({ timeout: WAIT })
+  const bobThread = bob.locator('#thread')
+  await bobThread.locator('#thread-list > li.message', { hasText: 'Fine, thanks' }).waitFor({ timeout: WAIT })
+  await bobThread.getByLabel('Reply in thread').fill('Glad to hear')
+  await bobThread.getByLabel('Reply in thread').press('Enter')
+  await aliceThread.locator('#thread-list > li.message.theirs', { hasText: 'Glad to hear' }).waitFor({ timeout: WAIT })
+  await question.getByRole('button', { name: /^2 replies/ }).waitFor({ timeout: WAIT })
+  t.equal(await alice.locator('#message-list li.message', { hasText: /Fine, thanks|Glad to hear/ }).count(), 0, 'replies stay in the thread')
+  await alice.screenshot({ path: path.join(SCREENSHOTS, 'thread.png') })
+  await bobThread.getByRole('button', { name: 'Close thread' }).click()
+  await alice.getByRole('button', { name: 'Close thread' }).click()
+
+  // Alice pins Bob's question: Bob sees the pinned bar, opens the list, jumps to it, and unpins it from the menu.
+  await menuAction(alice, question, 'Pin')
+  const bar = bob.locator('#pinned-bar')
+  await bar.filter({ hasText: '1 pinned' }).filter({ hasText: 'how are you?' }).waitFor({ timeout: WAIT })
+  await bar.getByRole('button').click()
+  const pins = bob.locator('#pins-dialog')
+  await pins.getByRole('button', { name: /how are you\?/ }).click({ timeout: WAIT })
+  await pins.waitFor({ state: 'hidden', timeout: WAIT })
+  await bobQuestion.and(bob.locator('.highlight')).waitFor({ timeout: WAIT })
+  await menuAction(bob, bobQuestion, 'Unpin')
+  await alice.locator('#pinned-bar').waitFor({ state: 'hidden', timeout: WAIT })
+  await bar.waitFor({ state: 'hidden', timeout: WAIT })
+
+  // A draft survives a reload; a "New messages" line marks where Bob stopped reading.
+  await bobComposer.fill('Half a thought')
+  await bob.waitForFunction(() => Object.keys(localStorage).some((k) => k.startsWith('parley.draft.')), undefined, { timeout: WAIT })
+  await bob.reload()
+  await item.click({ timeout: WAIT })
+  await bob.locator('#message-list li.message').first().waitFor({ timeout: WAIT })
+  t.equal(await bobComposer.inputValue(), 'Half a thought', 'the draft is back after a reload')
+  await bob.getByRole('button', { name: 'Back to conversations' }).click()
+  await composer.fill('Are you there?')
+  await composer.press('Enter')
+  await composer.fill('Hello?')
+  await composer.press('Enter')
+  await item.locator('.badge', { hasText: '2' }).waitFor({ timeout: WAIT })
+  await item.click()
+  await bubble(bob, 'Hello?', 'theirs').waitFor({ timeout: WAIT })
+  t.match(await bob.locator('#message-list li.unread-divider + li.message').textContent(), /^Are you there\?/, 'the line is just before the first unread')
+  t.equal(await bob.locator('#message-list li.unread-divider').count(), 1)
+  await bobComposer.fill('')
 
   // Alice makes a group with Bob; Bob sees it appear, and its new name live.
   await bob.getByRole('button', { name: 'Back to conversations' }).click()
@@ -260,6 +449,33 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bobGroup.click()
   await systemLine(bob, 'Alice Liddell added Carol Ng').waitFor({ timeout: WAIT })
 
+  // Mentions: Bob names Alice with the @ autocomplete while she reads the direct chat; her list shows an @ badge.
+  const aliceDm = alice.locator('#conversations button.conversation').filter({ has: alice.locator('.name', { hasText: /^Bob$/ }) })
+  const aliceGroup = alice.locator('#conversations button.conversation').filter({ has: alice.locator('.name', { hasText: /^Weekend plans$/ }) })
+  await aliceDm.click()
+  await alice.locator('#conv-title', { hasText: /^Bob$/ }).waitFor({ timeout: WAIT })
+  await bobComposer.pressSequentially('Over to @al')
+  await bob.getByRole('option', { name: /Alice Liddell/ }).waitFor({ timeout: WAIT })
+  t.equal(await bob.getByRole('option').count(), 1, 'the members that match, only')
+  await bobComposer.press('Enter')
+  t.equal(await bobComposer.inputValue(), 'Over to @alice ', 'Enter picks the member')
+  await bobComposer.pressSequentially('for the plan')
+  await bobComposer.press('Enter')
+  await bubble(bob, 'Over to @alice for the plan', 'own').locator('.mention', { hasText: '@alice' }).waitFor({ timeout: WAIT })
+  await aliceGroup.locator('.mention-badge').waitFor({ timeout: WAIT })
+
+  // Alice forwards a message of the direct chat to the group: Bob sees it there, marked as forwarded.
+  await menuAction(alice, bubble(alice, 'Hello Bob, edited', 'own'), 'Forward')
+  const forward = alice.locator('#forward-dialog')
+  await forward.getByRole('button', { name: 'Weekend plans' }).click()
+  await forward.waitFor({ state: 'hidden', timeout: WAIT })
+  await bubble(bob, 'Hello Bob, edited', 'theirs').locator('.forwarded', { hasText: 'Forwarded' }).waitFor({ timeout: WAIT })
+
+  // Alice opens the group: the mention of her is highlighted, and the badge is gone.
+  await aliceGroup.click()
+  await bubble(alice, 'Over to', 'theirs').locator('.mention.me', { hasText: '@alice' }).waitFor({ timeout: WAIT })
+  await aliceGroup.locator('.mention-badge').waitFor({ state: 'detached', timeout: WAIT })
+
   // Alice sends a wide image with a caption: both see a bounded preview of the right shape.
   const wide = Buffer.from(await alice.evaluate(() => {
     const canvas = document.createElement('canvas')
@@ -279,6 +495,8 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await imagesLoaded(bob, '#message-list li.message.theirs img')
   await imagesLoaded(alice, '#message-list li.message.own img')
   t.equal(await composer.inputValue(), '', 'the caption went with the image')
+  // The list's preview shows the caption, not the file's name.
+  await aliceGroup.locator('.preview', { hasText: /^You: A picture$/ }).waitFor({ timeout: WAIT })
   for (const [page, who] of [[bob, 'theirs'], [alice, 'own']] as const) {
     const preview = await imageBox(bubble(page, 'A picture', who).locator('img'))
     t.equal(preview.naturalWidth, 800, `${who}: the whole image was loaded`)
@@ -286,14 +504,15 @@ t.test('two people chat in the browser across two instances', async (t) => {
     t.ok(Math.abs(preview.width / preview.height - 2) < 0.02, `${who}: the preview keeps the aspect`)
   }
 
-  // Who read it: Bob has the group open, so he read it at once; Carol reads it through the API. Live.
+  // Who read it: Bob has the group open, so he read it at once; Carol reads it through the API. Live. (Alice
+  // opened the group again since Carol's rename, so she knows Carol's new name.)
   const picture = bubble(alice, 'A picture', 'own')
   await picture.locator('.read-by', { hasText: /^Read by Bob$/ }).waitFor({ timeout: WAIT })
   const group = (await call(a.base, 'GET', '/conversations', carol.access_token)).body.find((c: { is_group: boolean }) => c.is_group)
   const carolPage = (await call(a.base, 'GET', `/conversations/${group.id}/messages?limit=5`, carol.access_token)).body
   const sent = carolPage.find((m: { file_name: string }) => m.file_name === 'wide.png')
   t.equal((await call(a.base, 'POST', `/messages/${sent.id}/read`, carol.access_token)).status, 204)
-  await picture.locator('.read-by', { hasText: /^Read by Bob, Carol$/ }).waitFor({ timeout: WAIT })
+  await picture.locator('.read-by', { hasText: /^Read by Bob, Carol Ng$/ }).waitFor({ timeout: WAIT })
 
   // A click opens the image at full size; Esc closes it and gives focus back to the preview.
   await picture.locator('a.media').click()
@@ -317,7 +536,7 @@ t.test('two people chat in the browser across two instances', async (t) => {
   // The read-by line moves to Alice's newest message: Bob has read it, Carol not yet; the picture's ticks still know both.
   await bubble(alice, 'Line one\nline two', 'own').locator('.read-by', { hasText: /^Read by Bob$/ }).waitFor({ timeout: WAIT })
   t.equal(await picture.locator('.read-by').count(), 0, 'one read-by line, under the newest message')
-  t.equal(await picture.locator('.ticks').getAttribute('title'), 'Read by Bob, Carol')
+  t.equal(await picture.locator('.ticks').getAttribute('title'), 'Read by Bob, Carol Ng')
 
   // A video and a file: Bob gets a player and a download link. The file goes up slowly enough to see progress.
   await alice.getByLabel('Attach a file').setInputFiles({ name: 'clip.mp4', mimeType: 'video/mp4', buffer: MP4 })
@@ -340,6 +559,24 @@ t.test('two people chat in the browser across two instances', async (t) => {
   t.equal(await download.getAttribute('download'), 'report.pdf', 'a download link for the file')
   t.equal(await download.evaluate((a: HTMLAnchorElement) => fetch(a.href).then((r) => r.status)), 200, 'and it works')
   await alice.locator('#message-list a.file', { hasText: 'report.pdf' }).waitFor({ timeout: WAIT })
+
+  // Paste a picture into the composer, drop a file on the conversation: both are sent.
+  await composer.evaluate((el, bytes) => {
+    const dt = new DataTransfer()
+    dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }))
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
+  }, [...PNG])
+  await bob.locator('#message-list li.message.theirs img[alt="pasted.png"]').waitFor({ timeout: WAIT })
+  await alice.locator('#messages').evaluate((el, bytes) => {
+    const dt = new DataTransfer()
+    dt.items.add(new File([new Uint8Array(bytes)], 'dropped.txt', { type: 'text/plain' }))
+    el.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }))
+    el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+  }, [...Buffer.from('dropped text\n')])
+  await bob.locator('#message-list a.file', { hasText: 'dropped.txt' }).waitFor({ timeout: WAIT })
+  // A file's icon is an SVG, not an emoji that may render as a box.
+  t.equal(await download.locator('svg.icon-file').count(), 1, 'an SVG icon on the file')
+  t.notMatch(await download.textContent(), /\p{Extended_Pictographic}/u, 'no emoji in the file link')
   await alice.screenshot({ path: path.join(SCREENSHOTS, 'group-chat.png') })
 
   // Alice removes Carol, then Bob leaves: each sees the other's change live.

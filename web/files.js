@@ -57,7 +57,7 @@ export class FileLinks {
     el.dataset.attr = attr
     const now = !fresh && this.known(fileUrl)
     if (now) return this.set(el, now)
-    this.url(fileUrl, fresh).then((url) => { if (el.dataset.file === fileUrl) this.set(el, url) }, () => {})
+    this.url(fileUrl, fresh).then((url) => { if (el.dataset.file === fileUrl && el.isConnected) this.set(el, url) }, () => {})
   }
 
   set(el, url) {
@@ -67,7 +67,8 @@ export class FileLinks {
 
   /** A picture or a video that did not load (its URL expired, or the file is gone): once more, with a new URL. */
   failed(el) {
-    if (!(el instanceof HTMLElement) || !el.dataset.file || el.dataset.attr !== 'src') return
+    // Gone from the page (a conversation left or closed): nothing to load again, and it may no longer be mine to read.
+    if (!(el instanceof HTMLElement) || !el.isConnected || !el.dataset.file || el.dataset.attr !== 'src') return
     if (el.dataset.retried === el.src) return
     el.dataset.retried = el.src
     const { currentTime, paused } = el instanceof HTMLVideoElement ? el : {}
