@@ -148,3 +148,17 @@ export function assertError(t: Test, res: { statusCode: number; json(): any }, s
   t.notOk('statusCode' in body || 'stack' in body || 'message' in body, 'nothing but error, code, details')
   return body
 }
+
+/** A group of `admin` with `members`, by REST; its id. */
+export async function groupOf(app: TestApp, admin: Session, members: Session[], name = 'team'): Promise<string> {
+  const res = await client(app, admin).post('/conversations', { participant_ids: members.map((m) => m.user.id), is_group: true, name })
+  if (res.statusCode !== 201) throw new Error(`group failed: ${res.statusCode} ${res.body}`)
+  return res.json().id
+}
+
+/** A message sent by REST (201 or the test stops); the Message. */
+export async function sendAs(app: TestApp, who: Session, conversationId: string, content: string, extra: Record<string, unknown> = {}) {
+  const res = await client(app, who).post('/messages', { conversation_id: conversationId, content, ...extra })
+  if (res.statusCode !== 201) throw new Error(`send failed: ${res.statusCode} ${res.body}`)
+  return res.json()
+}

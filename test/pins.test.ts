@@ -1,24 +1,16 @@
 // Pins and forwarding (issue 14, points 5 and 6).
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { assertError, buildLiveApp, client, register, type Session } from './helper.ts'
+import { assertError, buildLiveApp, client, groupOf, register, sendAs, type Session } from './helper.ts'
 
 const { app, db, open } = await buildLiveApp(t, { RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000', UPLOAD_RATE_MAX: '100000' })
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
 
-async function group(admin: Session, members: Session[]): Promise<string> {
-  const res = await client(app, admin).post('/conversations', { participant_ids: members.map((m) => m.user.id), is_group: true, name: 'team' })
-  if (res.statusCode !== 201) throw new Error(`group failed: ${res.statusCode} ${res.body}`)
-  return res.json().id
-}
+const group = (admin: Session, members: Session[]) => groupOf(app, admin, members)
 async function direct(a: Session, b: Session): Promise<string> {
   return (await client(app, a).post('/conversations', { participant_ids: [b.user.id], is_group: false })).json().id
 }
-async function send(who: Session, conversationId: string, content: string) {
-  const res = await client(app, who).post('/messages', { conversation_id: conversationId, content })
-  if (res.statusCode !== 201) throw new Error(`send failed: ${res.statusCode} ${res.body}`)
-  return res.json()
-}
+const send = (who: Session, conversationId: string, content: string, extra: Record<string, unknown> = {}) => sendAs(app, who, conversationId, content, extra)
 async function upload(who: Session, conversationId: string) {
   const boundary = `----parley${randomBytes(8).toString('hex')}`
   const payload = Buffer.concat([

@@ -1,22 +1,14 @@
 // Reactions, edit history and quoted replies (issue 14, points 1, 2 and 7), over REST and WebSocket frames.
 import t from 'tap'
-import { assertError, buildLiveApp, client, register, type Session, type TestApp } from './helper.ts'
+import { assertError, buildLiveApp, client, groupOf, register, sendAs, type Session, type TestApp } from './helper.ts'
 import type { Frame } from './ws-client.ts'
 
 const ctx = await buildLiveApp(t, { RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000' })
 const { app, db, open } = ctx
 
-async function group(admin: Session, members: Session[]): Promise<string> {
-  const res = await client(app, admin).post('/conversations', { participant_ids: members.map((m) => m.user.id), is_group: true, name: 'team' })
-  if (res.statusCode !== 201) throw new Error(`group failed: ${res.statusCode} ${res.body}`)
-  return res.json().id
-}
+const group = (admin: Session, members: Session[]) => groupOf(app, admin, members)
 
-async function send(who: Session, conversationId: string, content: string, extra: Record<string, unknown> = {}) {
-  const res = await client(app, who).post('/messages', { conversation_id: conversationId, content, ...extra })
-  if (res.statusCode !== 201) throw new Error(`send failed: ${res.statusCode} ${res.body}`)
-  return res.json()
-}
+const send = (who: Session, conversationId: string, content: string, extra: Record<string, unknown> = {}) => sendAs(app, who, conversationId, content, extra)
 
 const react = (who: Session, id: string, emoji: string) => client(app, who).post(`/messages/${id}/reactions`, { emoji })
 const unreact = (who: Session, id: string, emoji: string) => client(app, who).delete(`/messages/${id}/reactions/${encodeURIComponent(emoji)}`)

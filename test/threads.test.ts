@@ -1,20 +1,12 @@
 // Threads and mentions (issue 14, points 3 and 4), over REST and WebSocket frames.
 import t from 'tap'
-import { assertError, buildLiveApp, client, register, type Session } from './helper.ts'
+import { assertError, buildLiveApp, client, groupOf, register, sendAs, type Session } from './helper.ts'
 
 const { app, db, open } = await buildLiveApp(t, { RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000' })
 
-async function group(admin: Session, members: Session[]): Promise<string> {
-  const res = await client(app, admin).post('/conversations', { participant_ids: members.map((m) => m.user.id), is_group: true, name: 'team' })
-  if (res.statusCode !== 201) throw new Error(`group failed: ${res.statusCode} ${res.body}`)
-  return res.json().id
-}
+const group = (admin: Session, members: Session[]) => groupOf(app, admin, members)
 
-async function send(who: Session, conversationId: string, content: string, extra: Record<string, unknown> = {}) {
-  const res = await client(app, who).post('/messages', { conversation_id: conversationId, content, ...extra })
-  if (res.statusCode !== 201) throw new Error(`send failed: ${res.statusCode} ${res.body}`)
-  return res.json()
-}
+const send = (who: Session, conversationId: string, content: string, extra: Record<string, unknown> = {}) => sendAs(app, who, conversationId, content, extra)
 
 const users = (n: number, prefix?: string) => Promise.all(Array.from({ length: n }, (_, i) => register(app, prefix ? `${prefix}${i}_${process.pid}` : undefined)))
 const conversation = async (who: Session, id: string) => (await client(app, who).get(`/conversations/${id}`)).json()

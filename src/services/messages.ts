@@ -99,6 +99,13 @@ export class MessagesService {
     throw badRequest('reply_to_id is not a message of this conversation', 'INVALID_REPLY')
   }
 
+  /** The seq of a page's cursor, which must be a message of that conversation (or thread): else 404. */
+  private async cursorSeq(id: string, within: 'conversation_id' | 'thread_id', value: string): Promise<number> {
+    const row = await this.db.selectFrom('messages').select('seq').where('id', '=', id).where(within, '=', value).executeTakeFirst()
+    if (!row) throw messageNotFound()
+    return row.seq
+  }
+
   private async inConversation(messageId: string, conversationId: string): Promise<boolean> {
     return !!(await this.db.selectFrom('messages').select('id').where('id', '=', messageId).where('conversation_id', '=', conversationId).executeTakeFirst())
   }
@@ -115,11 +122,7 @@ export class MessagesService {
   /** A page of history: newest first, or oldest first when `after` is given (bounded by `before` if both are). */
   async list(conversationId: string, userId: string, page: { limit: number; before?: string; after?: string }): Promise<Message[]> {
     const me = await this.conversations.membership(conversationId, userId)
-    const seqOf = async (id: string) => {
-      const row = await this.db.selectFrom('messages').select('seq').where('id', '=', id).where('conversation_id', '=', conversationId).executeTakeFirst()
-      if (!row) throw messageNotFound()
-      return row.seq
-    }
+    const seqOf = (id: string) => this.cursorSeq(id, 'conversation_id', conversationId)
     let query = this.db
       .selectFrom('messages as m')
       .select(messageJson)
@@ -141,11 +144,7 @@ export class MessagesService {
   async thread(messageId: string, userId: string, page: { limit: number; before?: string; after?: string }): Promise<Message[]> {
     const msg = await this.visible(messageId, userId)
     const root = msg.thread_id ?? msg.id
-    const seqOf = async (id: string) => {
-      const row = await this.db.selectFrom('messages').select('seq').where('id', '=', id).where('thread_id', '=', root).executeTakeFirst()
-      if (!row) throw messageNotFound()
-      return row.seq
-    }
+    const seqOf = (id: string) => this.cursorSeq(id, 'thread_id', root)
     let query = this.db.selectFrom('messages as m').select(messageJson).where('m.thread_id', '=', root).where('m.seq', '>', msg.cleared_seq)
     if (page.before !== undefined) query = query.where('m.seq', '<', await seqOf(page.before))
     if (page.after !== undefined) query = query.where('m.seq', '>', await seqOf(page.after))
