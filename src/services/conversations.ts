@@ -26,6 +26,10 @@ export const systemMessage = (trx: Trx, conversationId: string, actorId: string,
     .values({ conversation_id: conversationId, sender_id: actorId, message_type: 'system', content, system_event: JSON.stringify({ ...event, actor_id: actorId }) })
     .execute()
 
+/** The name a system message gives the actor: their display name now. */
+export const actorName = async (trx: Trx, userId: string): Promise<string> =>
+  (await trx.selectFrom('users').select('display_name').where('id', '=', userId).executeTakeFirstOrThrow()).display_name
+
 function checkGroupRole(me: { is_group: boolean; role: Role }, adminOnly: boolean): void {
   if (!me.is_group) throw badRequest('Direct conversations have no settings or members to change', 'NOT_A_GROUP')
   if (adminOnly && me.role !== 'admin') throw forbidden('Only group admins can do that', 'NOT_ADMIN')
@@ -130,8 +134,7 @@ export class ConversationsService {
       const me = await this.membership(conversationId, userId, trx)
       checkGroupRole(me, opts.adminOnly !== false)
       await actAs(trx, userId)
-      const actor = await trx.selectFrom('users').select('display_name').where('id', '=', userId).executeTakeFirstOrThrow()
-      return change(trx, actor.display_name)
+      return change(trx, await actorName(trx, userId))
     })
   }
 

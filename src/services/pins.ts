@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import type { DB } from '../database.ts'
 import { conflict, forbidden } from '../errors.ts'
 import type { Message } from '../schemas/messages.ts'
-import { actAs, type ConversationsService, systemMessage } from './conversations.ts'
+import { actAs, actorName, type ConversationsService, systemMessage } from './conversations.ts'
 import { messageJson, type MessagesService } from './messages.ts'
 
 export const MAX_PINS = 50
@@ -64,8 +64,7 @@ export class PinsService {
         .executeTakeFirst()
       if (!row) throw conflict('A deleted message cannot be pinned', 'MESSAGE_DELETED')
       if (pinned && msg.is_group) {
-        const actor = await trx.selectFrom('users').select('display_name').where('id', '=', userId).executeTakeFirstOrThrow()
-        await systemMessage(trx, msg.conversation_id, userId, `${actor.display_name} pinned a message`, { action: 'message_pinned', message_id: messageId })
+        await systemMessage(trx, msg.conversation_id, userId, `${await actorName(trx, userId)} pinned a message`, { action: 'message_pinned', message_id: messageId })
       }
       return row.message
     })
