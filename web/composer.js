@@ -1,8 +1,8 @@
 // The composer: sending, typing, drafts per conversation, replies, @ autocomplete, and uploads (attach, paste, drop).
-import { ApiError } from './api.js'
-import { $, h, randomId } from './dom.js'
+import { $, h } from './dom.js'
 import { renderList, summary } from './list.js'
 import { api, live, nameOf, state, userName } from './state.js'
+import { sendMessage } from './send.js'
 import { jumpTo, upsert } from './view.js'
 
 const input = $('#composer-input')
@@ -140,22 +140,14 @@ $('#composer').addEventListener('submit', async (e) => {
   saveDraft()
   setReply(null)
   resize()
-  const clientId = randomId()
-  const body = { conversation_id: c.id, content, client_id: clientId }
+  const body = { conversation_id: c.id, content }
   if (quoted) body.reply_to_id = quoted.id
-  for (let attempt = 0; ; attempt++) {
-    try {
-      upsert(await api.post('/messages', body))
-      return
-    } catch (err) {
-      // A network failure is retried with the same client_id: the server keeps the first send only.
-      if (err instanceof ApiError || attempt >= 2) {
-        error.textContent = `Not sent: ${err.message}`
-        if (!input.value) { input.value = content; saveDraft() }
-        if (quoted && !replyTo) setReply(quoted)
-        return
-      }
-    }
+  try {
+    upsert(await sendMessage(body))
+  } catch (err) {
+    error.textContent = `Not sent: ${err.message}`
+    if (!input.value) { input.value = content; saveDraft() }
+    if (quoted && !replyTo) setReply(quoted)
   }
 })
 

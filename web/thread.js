@@ -1,5 +1,6 @@
 // The thread panel: a root message, its replies (oldest first), and a composer that posts into the thread.
-import { $, h, randomId } from './dom.js'
+import { $, h } from './dom.js'
+import { sendMessage } from './send.js'
 import { api, state } from './state.js'
 import { messageItem, replaceItem, upsert } from './view.js'
 
@@ -78,7 +79,7 @@ $('#thread-composer').addEventListener('submit', async (e) => {
   if (!c || !root || !content) return
   input.value = ''
   try {
-    upsert(await api.post('/messages', { conversation_id: c.id, content, thread_id: root, client_id: randomId() }))
+    upsert(await sendMessage({ conversation_id: c.id, content, thread_id: root }))
   } catch (err) {
     error.textContent = `Not sent: ${err.message}`
     if (!input.value) input.value = content
