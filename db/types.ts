@@ -59,6 +59,18 @@ export interface ParticipantsTable {
   cleared_seq: Generated<number>
   /** last_seq when they joined: their replays start after it. */
   joined_seq: Generated<number>
+  /** The other member of a direct conversation (set by triggers/participants.sql); null in a group. */
+  peer_id: Generated<string | null>
+  /** Muted until then (a past time is no mute). */
+  muted_until: Timestamp | null
+  is_archived: Generated<boolean>
+}
+
+/** blocker_id blocks blocked_id. */
+export interface BlocksTable {
+  blocker_id: string
+  blocked_id: string
+  created_at: Generated<Date>
 }
 
 export type MessageType = 'text' | 'image' | 'video' | 'file' | 'system'
@@ -173,6 +185,7 @@ export interface Database {
   sessions: SessionsTable
   conversations: ConversationsTable
   participants: ParticipantsTable
+  blocks: BlocksTable
   messages: MessagesTable
   reactions: ReactionsTable
   message_edits: MessageEditsTable

@@ -30,10 +30,12 @@ import { ReactionsService } from './services/reactions.ts'
 import { PinsService } from './services/pins.ts'
 import { ForwardingService } from './services/forwarding.ts'
 import { UsersService } from './services/users.ts'
+import { BlocksService } from './services/blocks.ts'
 
 export interface Services {
   auth: AuthService
   users: UsersService
+  blocks: BlocksService
   conversations: ConversationsService
   messages: MessagesService
   reactions: ReactionsService
@@ -131,6 +133,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   const messages = new MessagesService(db, conversations, files, new MessageWriter(db, { maxBatch: config.MESSAGE_BATCH_MAX, maxInFlight: 2 }))
   app.decorate('services', {
     users,
+    blocks: new BlocksService(db),
     exports: new ExportService(db, { maxConcurrent: config.EXPORT_MAX_CONCURRENT, timeoutMs: config.EXPORT_TIMEOUT_MS }),
     conversations,
     files,

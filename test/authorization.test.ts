@@ -223,6 +223,17 @@ row('GET', '/files/{id}/url', "A's avatar", () => ({ id: fileId(avatarA) }),    
 row('GET', '/files/{id}/url', "G's avatar", async () => ({ id: fileId((await must(as(A).get(`/conversations/${G}`), 200)).avatar_url) }),
                                                                                          [200, 200, 200, 200, 200, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
 
+// Issue 15: the caller's own mute and archive, read position, blocks.
+const user = { 404: 'USER_NOT_FOUND' } as const
+row('PATCH', '/conversations/{id}/settings', 'G', () => ({ id: G }),                     [200, 200, 200, 404, 404, 401, 401], { codes: conv, body: () => ({ muted_until: null }) })
+row('PATCH', '/conversations/{id}/settings', 'D', () => ({ id: D }),                     [200, 200, 404, 404, 404, 401, 401], { codes: conv, body: () => ({ muted_until: null }) })
+row('POST', '/messages/{id}/unread', "M1's message in G", () => ({ id: gByM1 }),         [204, 204, 204, 404, 404, 401, 401], { codes: msg })
+row('POST', '/messages/{id}/unread', "A's message in D", () => ({ id: dByA }),           [204, 204, 404, 404, 404, 401, 401], { codes: msg })
+row('POST', '/users/{id}/block', 'T', () => ({ id: T.user.id }),                         [204, 204, 204, 204, 204, 401, 401], { codes: user })
+row('POST', '/users/{id}/block', 'deleted X', () => ({ id: X.user.id }),                 [404, 404, 404, 404, 404, 401, 401], { codes: user })
+row('GET', '/users/me/blocks', 'your own', () => ({}),                                   [200, 200, 200, 200, 200, 401, 401], { codes: {} })
+row('DELETE', '/users/{id}/block', 'T', () => ({ id: T.user.id }),                       [204, 204, 204, 204, 204, 401, 401], { codes: user })
+
 // Destructive rows: a fresh group (or a fresh message in D) for every cell.
 row('DELETE', '/conversations/{id}/participants/{user_id}', 'fresh G, removing T', async () => ({ id: (await freshGroup()).id, user_id: T.user.id }),
                                                                                          [204, 403, 403, 404, 404, 401, 401], { codes: conv, probe: 'id' })

@@ -73,7 +73,7 @@ t.test('one bad row in a batch does not fail the others', async (t) => {
   t.equal(Number(count.n), 40 - 3, 'the others were all stored')
 })
 
-t.test('a send is one statement: membership, reply target and client_id are checked by the insert itself', async (t) => {
+t.test('a send is one statement: membership, blocks, reply target and client_id are checked by the insert itself', async (t) => {
   const { app, users, convs } = await setup(t)
   const [alice, bob] = users
   const first = (await client(app, alice).post('/messages', { conversation_id: convs[0], content: 'first' })).json()
@@ -98,6 +98,13 @@ t.test('a send is one statement: membership, reply target and client_id are chec
   t.equal(again.statusCode, 200)
   t.equal(again.json().id, sent.json().id, 'a retry answers the first message')
   t.equal(seen.length, 1, 'in one statement too')
+
+  const dm = (await client(app, alice).post('/conversations', { participant_ids: [bob.user.id] })).json().id
+  seen.length = 0
+  t.equal((await client(app, alice).post('/messages', { conversation_id: dm, content: 'direct' })).statusCode, 201)
+  t.equal(seen.length, 1, 'a send to a direct conversation, its block check included: one statement')
+  await client(app, bob).post(`/users/${alice.user.id}/block`)
+  t.equal((await client(app, alice).post('/messages', { conversation_id: dm, content: 'refused' })).json().code, 'BLOCKED', 'refused by the statement, and told why')
 
   // Refusals still say why (a second look, off the hot path).
   t.equal((await client(app, bob).post('/messages', { conversation_id: convs[1], content: 'not mine' })).statusCode, 404, 'not a member')
@@ -136,11 +143,17 @@ t.test('the send statement probes one row per check: no scan of messages or part
   await sql`WITH u AS (INSERT INTO users (username, display_name, password_hash)
       SELECT 'filler_' || g, 'Filler', 'x' FROM generate_series(1, 3000) g RETURNING id)
     INSERT INTO participants (conversation_id, user_id) SELECT ${convs[1]}, id FROM u`.execute(db)
+  // Blocks among them, so that reading the whole table is no accident of its size either.
+  await sql`INSERT INTO blocks (blocker_id, blocked_id) SELECT a.id, b.id FROM users a JOIN users b ON b.username = 'filler_' || (substr(a.username, 8)::int % 3000 + 1)
+    WHERE a.username LIKE 'filler\_%'`.execute(db)
+  await sql`ANALYZE blocks`.execute(db)
   const plan = await genericPlan()
   t.notMatch(plan, /Seq Scan on messages/, 'no scan of messages (the reply target, the thread, the client_id)')
   t.notMatch(plan, /Seq Scan on participants/, 'no scan of participants (the membership)')
   t.match(plan, /Index (Only )?Scan using \w+ on participants/, 'the membership is probed by an index')
   t.match(plan, /Index Scan using messages_pkey on messages/, 'the reply target and the thread are probed by key')
+  t.notMatch(plan, /Seq Scan on blocks/, 'no scan of blocks (a direct conversation\'s pair)')
+  t.equal(plan.match(/Index (Only )?Scan using blocks_(pkey|blocked) on blocks/g)?.length, 2, 'a block either way is probed by an index on both ids, once each way')
 })
 
 t.test('a release that changes what the send statement returns does not break the instances still running', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildLiveApp, dropListener, client, JWT_SECRET, register, sessionIdOf, type Session } from './helper.ts'
-import { PresenceFanout } from '../src/realtime/presence-fanout.ts'
+import { UserFanout } from '../src/realtime/user-fanout.ts'
 import type { Frame } from './ws-client.ts'
 
 // Real sockets against a listening app on a real database. Multi-instance behaviour is in cluster.test.ts.
@@ -265,7 +265,7 @@ t.test('presence changes of one turn are routed together, each to whom it concer
   // Alice and Carol are the local users here; Bob and Dan change.
   const local = new Map([[ab, new Set([alice.user.id, bob.user.id])], [cd, new Set([carol.user.id])]])
   const sent: Array<[string, unknown]> = []
-  const fanout = new PresenceFanout(app.db, { members: (c) => local.get(c), sendToUser: (u, f) => sent.push([u, f.data]) })
+  const fanout = new UserFanout(app.db, { members: (c) => local.get(c), sendToUser: (u, f) => sent.push([u, f.data]) })
   const change = (user: Session, online: boolean) => ({ type: 'presence' as const, user_id: user.user.id, is_online: online, last_seen: null })
   fanout.push(change(bob, true))
   fanout.push(change(dan, true))

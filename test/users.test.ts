@@ -6,7 +6,9 @@ const login = (app: TestApp, username: string, password = 'Passw0rd') =>
   app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } })
 const refresh = (app: TestApp, refresh_token: string) => app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token } })
 
-const PUBLIC_KEYS = ['avatar_url', 'created_at', 'display_name', 'id', 'is_online', 'last_seen', 'username']
+const USER_KEYS = ['avatar_url', 'created_at', 'display_name', 'id', 'is_online', 'last_seen', 'username']
+// Another user's view says too whether you block them, and whether their account was deleted (issue 15).
+const PUBLIC_KEYS = [...USER_KEYS, 'is_blocked', 'is_deleted'].sort()
 
 t.test('GET /users/me', async (t) => {
   const { app } = await buildTestApp(t)
@@ -16,7 +18,7 @@ t.test('GET /users/me', async (t) => {
   const res = await client(app, s).get('/users/me')
   t.equal(res.statusCode, 200)
   const body = res.json()
-  t.same(Object.keys(body).sort(), [...PUBLIC_KEYS, 'email'].sort(), 'every User field, email included')
+  t.same(Object.keys(body).sort(), [...USER_KEYS, 'email'].sort(), 'every User field, email included')
   t.match(body, { id: s.user.id, username, email: `${username}@example.com`, display_name: 'Me Myself', avatar_url: null, is_online: false })
 
   assertError(t, await client(app).get('/users/me'), 401)

@@ -1,8 +1,13 @@
--- A new member starts with nothing unread.
+-- A new member starts with nothing unread. A member of a direct conversation knows the other one (peer_id),
+-- read from the pair's key ("smaller id:larger id"), so that no path that adds one can leave it out.
 CREATE OR REPLACE FUNCTION parley_participants_before_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  SELECT last_seq INTO NEW.last_read_seq FROM conversations WHERE id = NEW.conversation_id;
+  SELECT last_seq,
+         CASE WHEN direct_key IS NULL THEN NULL
+              WHEN split_part(direct_key, ':', 1)::uuid = NEW.user_id THEN split_part(direct_key, ':', 2)::uuid
+              ELSE split_part(direct_key, ':', 1)::uuid END
+  INTO NEW.last_read_seq, NEW.peer_id FROM conversations WHERE id = NEW.conversation_id;
   RETURN NEW;
 END
 $$;

@@ -1,3 +1,6 @@
+import { type Kysely, sql } from 'kysely'
+import type { Database } from '../../db/types.ts'
+
 /** One row of conversation_events, as the listener hands it on. */
 export interface ConversationEvent {
   conversation_id: string
@@ -8,11 +11,19 @@ export interface ConversationEvent {
   ts?: number
 }
 
-/** An ephemeral notification (typing, presence, an account deleted, sessions ended): never stored, no seq. */
+/**
+ * An ephemeral notification, never stored, no seq: typing, presence, an account deleted, sessions ended; a
+ * profile changed (`user_updated`, from triggers/users.sql); one member's own read position (`read_state`) or
+ * settings of a conversation (`conversation_settings`), for that member's sockets only.
+ */
 export interface EphemeralEvent {
-  type: 'typing_indicator' | 'presence' | 'account_deleted' | 'session_ended'
+  type: 'typing_indicator' | 'presence' | 'account_deleted' | 'session_ended' | 'user_updated' | 'read_state' | 'conversation_settings'
   [key: string]: unknown
 }
 
 export const EVENTS_CHANNEL = 'parley_events'
 export const EPHEMERAL_CHANNEL = 'parley_ephemeral'
+
+/** Announces an ephemeral event to every instance, on commit when `db` is a transaction. */
+export const notifyEphemeral = (db: Kysely<Database>, event: EphemeralEvent) =>
+  sql`SELECT pg_notify(${EPHEMERAL_CHANNEL}, ${JSON.stringify(event)})`.execute(db)

@@ -5,8 +5,8 @@ import { AppError } from '../errors.ts'
 import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
 import type { Presence } from './presence.ts'
-import { CLOSE, eventFrameText, type Frame } from './protocol.ts'
-import { PresenceFanout } from './presence-fanout.ts'
+import { CLOSE, eventFrameText, type Frame, type ReadState } from './protocol.ts'
+import { UserFanout } from './user-fanout.ts'
 import { replayPages, replayWindows } from './replay.ts'
 
 export interface HubOptions {
@@ -43,7 +43,7 @@ export class Hub {
   private readonly chains = new Map<string, Promise<void>>()
   private readonly typingTimers = new Map<string, NodeJS.Timeout>()
   private readonly shared: ConnectionShared
-  private readonly presenceFanout: PresenceFanout
+  private readonly userFanout: UserFanout
 
   constructor(
     private readonly db: DB,
@@ -53,7 +53,7 @@ export class Hub {
     private readonly opts: HubOptions,
   ) {
     this.shared = { maxBufferedBytes: opts.maxBufferedBytes, framesSent: new Map(), stats: { tooSlow: 0 } }
-    this.presenceFanout = new PresenceFanout(db, {
+    this.userFanout = new UserFanout(db, {
       members: (conv) => this.members.get(conv),
       sendToUser: (userId, frame, text) => this.sendToUser(userId, frame, text),
     })
@@ -197,11 +197,19 @@ export class Hub {
   }
 
   private onEphemeral(e: EphemeralEvent): void {
-    if (e.type === 'presence') return this.presenceFanout.push(e)
+    if (e.type === 'presence' || e.type === 'user_updated') return this.userFanout.push(e)
     if (e.type === 'account_deleted') {
       for (const conn of this.users.get(e.user_id as string)?.conns ?? []) conn.close(CLOSE.UNAUTHORIZED, 'account deleted')
       return
     }
+    if (e.type === 'read_state') {
+      const data: ReadState = {
+        conversation_id: e.conversation_id as string, last_read_message_id: e.last_read_message_id as string | null,
+        unread_count: e.unread_count as number, unread_mention_count: e.unread_mention_count as number,
+      }
+      return this.sendToUser(e.user_id as string, { type: 'read_state', conversation_id: data.conversation_id, data })
+    }
+    if (e.type === 'conversation_settings') return this.sendOwnView(e.user_id as string, e.conversation_id as string)
     if (e.type === 'session_ended') {
       const ended = new Set(e.session_ids as string[])
       for (const conn of this.users.get(e.user_id as string)?.conns ?? []) {
@@ -221,7 +229,20 @@ export class Hub {
     }
     const frame: Frame = { type: 'typing_indicator', conversation_id: conv, data: { conversation_id: conv, user_id: e.user_id, is_typing: e.is_typing } }
     const text = JSON.stringify(frame)
-    for (const userId of this.members.get(conv) ?? []) if (userId !== e.user_id) this.sendToUser(userId, frame, text)
+    // The members the typist blocks (named by the service) are not told.
+    const hidden = e.hidden_from as string[] | undefined
+    for (const userId of this.members.get(conv) ?? []) {
+      if (userId !== e.user_id && !hidden?.includes(userId)) this.sendToUser(userId, frame, text)
+    }
+  }
+
+  /** A member's own change to a conversation (mute, archive): their sockets here get it as they now see it. */
+  private sendOwnView(userId: string, conv: string): void {
+    if (!this.users.has(userId)) return
+    this.conversations.get(conv, userId).then(
+      (data) => this.sendToUser(userId, { type: 'conversation_updated', conversation_id: conv, data }),
+      () => {},
+    )
   }
 
   private sendToUser(userId: string, frame: Frame, text = JSON.stringify(frame)): void {

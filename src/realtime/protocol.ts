@@ -1,6 +1,6 @@
 // The WebSocket protocol in one place: the frames each side sends and the close codes (docs/PROTOCOL.md).
 import { Type, type Static } from 'typebox'
-import { Uuid } from '../schemas/common.ts'
+import { Nullable, Uuid } from '../schemas/common.ts'
 import { ClientId, Content, Emoji } from '../schemas/messages.ts'
 
 /** A server frame: `{type, conversation_id?, seq?, data}`; acks and errors carry the client's `ref`. */
@@ -53,3 +53,12 @@ export const ClientFrame = Type.Union([
   Type.Object({ type: Type.Literal('auth'), ref: Ref, token: Type.String({ minLength: 1, maxLength: 4096 }) }),
 ])
 export type ClientFrame = Static<typeof ClientFrame>
+
+/** `read_state` (no seq, to the member's own sockets): where their read position is now, and what is unread. */
+export const ReadState = Type.Object({
+  conversation_id: Uuid,
+  last_read_message_id: Nullable(Uuid),
+  unread_count: Type.Integer(),
+  unread_mention_count: Type.Integer(),
+})
+export type ReadState = Static<typeof ReadState>

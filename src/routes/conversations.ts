@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { errors, IdParams, NoContent, Uuid } from '../schemas/common.ts'
-import { Conversation, GroupName, Participant, Role } from '../schemas/conversations.ts'
+import { Conversation, ConversationSettings, GroupName, Participant, Role } from '../schemas/conversations.ts'
 import { Message, HistoryPage } from '../schemas/messages.ts'
 import { badRequest } from '../errors.ts'
 import { type App, secured } from './types.ts'
@@ -25,7 +25,7 @@ export default async function conversationRoutes(app: App) {
         },
         { additionalProperties: false },
       ),
-      response: { 200: Conversation, 201: Conversation, ...errors(400, 401, 404) },
+      response: { 200: Conversation, 201: Conversation, ...errors(400, 401, 403, 404) },
     },
   }, async (request, reply) => {
     const { participant_ids, is_group, name } = request.body
@@ -47,10 +47,23 @@ export default async function conversationRoutes(app: App) {
       querystring: Type.Object({
         limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
         before: Type.Optional(Type.String({ format: 'uuid', description: 'The id of the last conversation of the previous page' })),
+        archived: Type.Boolean({ default: false, description: 'Your archived conversations only (they are left out otherwise)' }),
       }),
       response: { 200: Type.Array(Conversation), ...errors(400, 401) },
     },
-  }, async (request) => conversations.list(request.userId, request.query.limit, request.query.before))
+  }, async (request) => conversations.list(request.userId, request.query))
+
+  app.patch('/conversations/:id/settings', {
+    schema: {
+      tags,
+      summary: 'Mute or archive a conversation, for yourself only',
+      description: 'A mute ends by itself at `muted_until`; a muted conversation still counts unread. An archived one stays archived, new messages or not, until you unarchive it. Your other sockets get `conversation_updated`.',
+      security: secured,
+      params: IdParams,
+      body: ConversationSettings,
+      response: { 200: Conversation, ...errors(400, 401, 404) },
+    },
+  }, async (request) => conversations.updateSettings(request.params.id, request.userId, request.body))
 
   app.get('/conversations/:id', {
     schema: { tags, summary: 'One conversation', security: secured, params: IdParams, response: { 200: Conversation, ...errors(400, 401, 404) } },

@@ -64,13 +64,13 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
       security: secured,
       querystring: Type.Object({ conversation_id: Uuid, caption: Type.Optional(Content) }),
       ...multipartSchema,
-      response: { 201: Message, ...errors(404, ...uploadErrors) },
+      response: { 201: Message, ...errors(403, 404, ...uploadErrors) },
     },
     preHandler: uploadRate,
   }, async (request, reply) => {
     const { conversation_id, caption } = request.query
-    // Membership first: a stranger's upload is refused before a byte is stored.
-    await conversations.membership(conversation_id, request.userId)
+    // The rules first (a member, no block in a direct conversation): a refused upload stores no byte.
+    await messages.assertCanSend(conversation_id, request.userId)
     const upload = { purpose: 'message' as const, maxBytes: MAX_UPLOAD_BYTES, requestBytes: contentLength(request) }
     const stored = await files.store(request.userId, upload, (fileSize) => request.file({ limits: { fileSize } }))
     try {

@@ -32,7 +32,7 @@ export default async function messageRoutes(app: App) {
         },
         { additionalProperties: false },
       ),
-      response: { 200: Message, 201: Message, ...errors(400, 401, 404, 413) },
+      response: { 200: Message, 201: Message, ...errors(400, 401, 403, 404, 413) },
     },
   }, async (request, reply) => {
     const body = oneTarget(request.body)
@@ -69,6 +69,20 @@ export default async function messageRoutes(app: App) {
     schema: { tags, summary: 'Mark this message and every earlier one read', security: secured, params: IdParams, response: { 204: NoContent, ...errors(400, 401, 404) } },
   }, async (request, reply) => {
     await messages.markRead(request.params.id, request.userId)
+    return reply.code(204).send(null)
+  })
+
+  app.post('/messages/:id/unread', {
+    schema: {
+      tags,
+      summary: 'Mark this message and every later one unread, for yourself',
+      description: 'Moves your read position back to just before this message (never forward). Nobody else is told; your sockets get `read_state`.',
+      security: secured,
+      params: IdParams,
+      response: { 204: NoContent, ...errors(400, 401, 404) },
+    },
+  }, async (request, reply) => {
+    await messages.markUnread(request.params.id, request.userId)
     return reply.code(204).send(null)
   })
 
@@ -140,7 +154,7 @@ export default async function messageRoutes(app: App) {
       security: secured,
       params: IdParams,
       body: Type.Object({ conversation_id: Type.Optional(Uuid), recipient_id: Type.Optional(Uuid), client_id: Type.Optional(ClientId) }, { additionalProperties: false }),
-      response: { 200: Message, 201: Message, ...errors(400, 401, 404, 409) },
+      response: { 200: Message, 201: Message, ...errors(400, 401, 403, 404, 409) },
     },
   }, async (request, reply) => {
     const { message, created } = await forwarding.forward(request.params.id, request.userId, oneTarget(request.body))

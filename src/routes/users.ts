@@ -5,7 +5,7 @@ import { DisplayName, Email, Password, PublicUser, User } from '../schemas/users
 import { type App, secured } from './types.ts'
 
 export default async function userRoutes(app: App) {
-  const { users } = app.services
+  const { users, blocks } = app.services
   app.addHook('onRequest', app.authenticate)
 
   app.get('/users/me', {
@@ -63,6 +63,25 @@ export default async function userRoutes(app: App) {
       response: { 200: Type.Array(PublicUser), ...errors(400, 401) },
     },
   }, async (request) => users.search(request.userId, request.query.query, request.query.limit))
+
+  app.get('/users/me/blocks', {
+    schema: { tags: ['users'], summary: 'The users you block, most recently blocked first', security: secured, response: { 200: Type.Array(PublicUser), ...errors(401) } },
+  }, async (request) => blocks.list(request.userId))
+
+  const blockSchema = (summary: string, description: string) => ({
+    schema: { tags: ['users'], summary, description, security: secured, params: IdParams, response: { 204: NoContent, ...errors(400, 401, 404) } },
+  })
+  app.post('/users/:id/block', blockSchema(
+    'Block a user',
+    'Neither of you can then open or write to your direct conversation (403 BLOCKED), and they no longer get your presence or typing. Groups you share are untouched. Blocking twice changes nothing.',
+  ), async (request, reply) => {
+    await blocks.block(request.userId, request.params.id)
+    return reply.code(204).send(null)
+  })
+  app.delete('/users/:id/block', blockSchema('Unblock a user', 'Unblocking someone you do not block changes nothing.'), async (request, reply) => {
+    await blocks.unblock(request.userId, request.params.id)
+    return reply.code(204).send(null)
+  })
 
   app.get('/users/:id', {
     schema: { tags: ['users'], summary: 'A public profile', security: secured, params: IdParams, response: { 200: PublicUser, ...errors(400, 401, 404) } },

@@ -24,9 +24,21 @@ export const Conversation = Type.Object(
     unread_count: Type.Integer(),
     unread_mention_count: Type.Integer({ description: 'Unread messages that mention you' }),
     pinned_count: Type.Integer({ description: 'Pinned messages (at most 50)' }),
+    muted_until: Nullable(Timestamp, { description: 'You muted it until then (yours only); null when not muted, or once that time has passed' }),
+    is_archived: Type.Boolean({ description: 'You archived it (yours only): it is listed with ?archived=true only' }),
     last_seq: Type.Integer(),
   },
 )
+
+/** PATCH /conversations/{id}/settings: the caller's own mute and archive. */
+export const ConversationSettings = Type.Object(
+  {
+    muted_until: Type.Optional(Nullable(Timestamp, { description: 'Mute until then; null unmutes' })),
+    is_archived: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+)
+export type ConversationSettings = Static<typeof ConversationSettings>
 
 export type Participant = Static<typeof Participant>
 export type Conversation = Static<typeof Conversation>

@@ -22,7 +22,14 @@ const userFields = {
 }
 
 export const User = Type.Object({ ...userFields, email: Nullable(Type.String()) }, { description: 'A user; email only in your own profile' })
-export const PublicUser = Type.Object(userFields, { description: 'Another user, without email' })
+export const PublicUser = Type.Object(
+  {
+    ...userFields,
+    is_blocked: Type.Boolean({ description: 'Whether you block this user' }),
+    is_deleted: Type.Boolean({ description: 'The account was deleted (its messages stay, under its name)' }),
+  },
+  { description: 'Another user, without email; online and last seen only to those who share a conversation with them and are not blocked by them' },
+)
 export type User = Static<typeof User>
 export type PublicUser = Static<typeof PublicUser>
 

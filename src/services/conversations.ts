@@ -2,8 +2,10 @@ import { type Transaction, sql } from 'kysely'
 import type { Database, ParticipantRow } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
-import type { Conversation, Participant } from '../schemas/conversations.ts'
+import type { Conversation, ConversationSettings, Participant } from '../schemas/conversations.ts'
 import type { SystemEvent } from '../schemas/messages.ts'
+import { notifyEphemeral } from '../realtime/events.ts'
+import { blockedError } from './blocks.ts'
 import { fileIdOf, fileUrl } from './files.ts'
 import { type ConversationFilter, loadConversations } from './conversation-view.ts'
 
@@ -65,8 +67,31 @@ export class ConversationsService {
     return conversation
   }
 
-  list(userId: string, limit: number, before?: string): Promise<Conversation[]> {
-    return this.load(userId, { limit, before })
+  /** The caller's conversations, archived ones apart (`archived: true` lists only them). */
+  list(userId: string, page: { limit: number; before?: string; archived: boolean }): Promise<Conversation[]> {
+    return this.load(userId, page)
+  }
+
+  /**
+   * The caller's own mute and archive of a conversation; nobody else sees a change. The caller's sockets, on every
+   * instance, get the Conversation as they now see it (`conversation_updated`, without seq: it is no event of the
+   * conversation's log).
+   */
+  async updateSettings(conversationId: string, userId: string, settings: ConversationSettings): Promise<Conversation> {
+    await this.db.transaction().execute(async (trx) => {
+      const changed = await trx
+        .updateTable('participants')
+        .set({
+          ...(settings.muted_until !== undefined && { muted_until: settings.muted_until }),
+          ...(settings.is_archived !== undefined && { is_archived: settings.is_archived }),
+        })
+        .where('conversation_id', '=', conversationId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst()
+      if (changed.numUpdatedRows === 0n) throw conversationNotFound()
+      await notifyEphemeral(trx, { type: 'conversation_settings', user_id: userId, conversation_id: conversationId })
+    })
+    return this.get(conversationId, userId)
   }
 
   private async assertUsersExist(db: DB | Trx, ids: string[]): Promise<Map<string, string>> {
@@ -81,7 +106,16 @@ export class ConversationsService {
   /** The id of the direct conversation of a pair, created on first use; `created` tells which. */
   async openDirect(userId: string, otherId: string): Promise<{ id: string; created: boolean }> {
     if (otherId === userId) throw badRequest('A direct conversation needs another user', 'INVALID_PARTICIPANTS')
-    await this.assertUsersExist(this.db, [otherId])
+    // The other user, and whether either of the two blocks the other, in the one look-up.
+    const other = await this.db
+      .selectFrom('users')
+      .select(sql<boolean>`EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = ${userId} AND b.blocked_id = users.id)
+          OR (b.blocker_id = users.id AND b.blocked_id = ${userId}))`.as('blocked'))
+      .where('id', '=', otherId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst()
+    if (!other) throw new AppError(404, 'USER_NOT_FOUND', 'User not found', [otherId])
+    if (other.blocked) throw blockedError()
     const directKey = [userId, otherId].sort().join(':')
     const find = () => this.db.selectFrom('conversations').select('id').where('direct_key', '=', directKey).executeTakeFirst()
     const existing = await find()
@@ -264,8 +298,18 @@ export class ConversationsService {
 
   /** Typing is ephemeral: announced to the live layer, never stored. */
   async typing(conversationId: string, userId: string, isTyping: boolean): Promise<void> {
-    await this.membership(conversationId, userId)
-    const note = JSON.stringify({ type: 'typing_indicator', conversation_id: conversationId, user_id: userId, is_typing: isTyping })
-    await sql`SELECT pg_notify('parley_ephemeral', ${note})`.execute(this.db)
+    // The members the typist blocks, found with the membership: they are not told.
+    const me = await this.db
+      .selectFrom('participants as p')
+      .select(sql<string[]>`array(SELECT b.blocked_id FROM blocks b JOIN participants q ON q.conversation_id = p.conversation_id
+          AND q.user_id = b.blocked_id WHERE b.blocker_id = p.user_id)`.as('hidden_from'))
+      .where('p.conversation_id', '=', conversationId)
+      .where('p.user_id', '=', userId)
+      .executeTakeFirst()
+    if (!me) throw conversationNotFound()
+    await notifyEphemeral(this.db, {
+      type: 'typing_indicator', conversation_id: conversationId, user_id: userId, is_typing: isTyping,
+      ...(me.hidden_from.length > 0 && { hidden_from: me.hidden_from }),
+    })
   }
 }

@@ -44,7 +44,8 @@ interface Pending {
  * notified on its own; nothing a client sees changes.
  *
  * The send's rules ride in the same statement, so a send is one round trip: a row is written only if its
- * sender is a member of its conversation and its reply target is a message of that conversation, and not if
+ * sender is a member of its conversation (of a direct one, with no block between the pair) and its reply target
+ * is a message of that conversation, and not if
  * the sender already sent that client_id (then the earlier message is the answer). A refused row answers
  * undefined, and the caller finds out why (off the hot path).
  */
@@ -143,7 +144,12 @@ export const INSERT_MESSAGES = `
           -- Scalar subqueries, probed per row by primary key. As EXISTS (or as a LATERAL join, which the planner
           -- pulls up) they became hash joins on a scan of participants or of every message: costs that grew
           -- with the tables.
-          AND (SELECT true FROM participants p WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id)
+          -- In a direct conversation, no block either way between the pair: two probes of blocks by key, made
+          -- only there (CASE evaluates its branch only when taken; a group's membership row has no peer).
+          AND (SELECT CASE WHEN p.peer_id IS NULL THEN true ELSE
+                NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = r.sender_id AND b.blocked_id = p.peer_id)
+                AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = p.peer_id AND b.blocked_id = r.sender_id) END
+              FROM participants p WHERE p.conversation_id = r.conversation_id AND p.user_id = r.sender_id)
           AND (r.reply_to_id IS NULL OR (SELECT t.conversation_id = r.conversation_id FROM messages t WHERE t.id = r.reply_to_id))
         ORDER BY r.conversation_id, r.i
         RETURNING id, parley_message_json(messages) AS message

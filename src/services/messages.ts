@@ -4,11 +4,20 @@ import type { DB } from '../database.ts'
 import { badRequest, forbidden, notFound } from '../errors.ts'
 import { mentionNames } from '../mentions.ts'
 import { DELETED_CONTENT, type Edit, type Message, type Receipt } from '../schemas/messages.ts'
+import { notifyEphemeral } from '../realtime/events.ts'
+import { blockedBetween, blockedError } from './blocks.ts'
+import { readStateOf } from './conversation-view.ts'
 import type { ConversationsService } from './conversations.ts'
 import type { FilesService } from './files.ts'
 import type { MessageWriter } from './message-writer.ts'
 
 const messageNotFound = () => notFound('message')
+
+/** Tells the member's sockets, on every instance and once committed, where their read position is now. */
+async function announceReadState(trx: DB, conversationId: string, userId: string): Promise<void> {
+  const state = await readStateOf(trx, conversationId, userId)
+  if (state) await notifyEphemeral(trx, { type: 'read_state', user_id: userId, ...state })
+}
 
 // Messages leave the database through parley_message_json (triggers/messages.sql), the function that
 // also builds the event log's payloads, so a REST answer and a live event can never disagree.
@@ -92,11 +101,17 @@ export class MessagesService {
       throw err
     }
     if (result) return result
-    await this.conversations.membership(conversationId, userId)
+    await this.assertCanSend(conversationId, userId)
     if (input.thread_id !== undefined && !(await this.inConversation(input.thread_id, conversationId))) {
       throw badRequest('thread_id is not a message of this conversation', 'INVALID_THREAD')
     }
     throw badRequest('reply_to_id is not a message of this conversation', 'INVALID_REPLY')
+  }
+
+  /** The errors a send would give before its content is looked at: not a member (404), blocked either way in a direct conversation (403). */
+  async assertCanSend(conversationId: string, userId: string): Promise<void> {
+    const me = await this.conversations.membership(conversationId, userId)
+    if (me.peer_id !== null && (await blockedBetween(this.db, userId, me.peer_id))) throw blockedError()
   }
 
   /** The seq of a page's cursor, which must be a message of that conversation (or thread): else 404. */
@@ -193,7 +208,11 @@ export class MessagesService {
     return row.message
   }
 
-  /** Moves the reader's pointer up to this message (never back); a move is a receipt and an event. */
+  /**
+   * Moves the reader's pointer up to this message (never back); a move is a receipt and an event, unless the reader
+   * had read this far before and marked it unread since: others were told then, and a receipt says when a message
+   * was first read. The reader's own sockets get `read_state`.
+   */
   async markRead(messageId: string, userId: string): Promise<void> {
     const msg = await this.visible(messageId, userId)
     // Already read: nothing to move, no lock to take. The UPDATE below checks again under its lock.
@@ -202,14 +221,37 @@ export class MessagesService {
       // Conversation row first, participant row second, as membership changes lock them: the receipt's
       // event takes the conversation's seq after the participant update, and the other order deadlocks.
       await trx.selectFrom('conversations').select('id').where('id', '=', msg.conversation_id).forUpdate().execute()
-      await sql`
+      const { rows } = await sql<{ moved: number }>`
         WITH moved AS (
           UPDATE participants SET last_read_seq = ${msg.seq}
           WHERE conversation_id = ${msg.conversation_id} AND user_id = ${userId} AND last_read_seq < ${msg.seq}
           RETURNING conversation_id
+        ), receipt AS (
+          INSERT INTO read_receipts (conversation_id, user_id, seq, message_id)
+          SELECT conversation_id, ${userId}, ${msg.seq}, ${messageId} FROM moved
+          WHERE NOT EXISTS (SELECT 1 FROM read_receipts r WHERE r.conversation_id = ${msg.conversation_id} AND r.user_id = ${userId} AND r.seq >= ${msg.seq})
         )
-        INSERT INTO read_receipts (conversation_id, user_id, seq, message_id)
-        SELECT conversation_id, ${userId}, ${msg.seq}, ${messageId} FROM moved`.execute(trx)
+        SELECT count(*)::int AS moved FROM moved`.execute(trx)
+      if (rows[0].moved > 0) await announceReadState(trx, msg.conversation_id, userId)
+    })
+  }
+
+  /**
+   * Moves the reader's pointer back to just before this message, so that it and what follows count as unread
+   * again. It never moves forward: marking a message unread reads nothing. Receipts stay and nobody else is told
+   * (as in Slack and Matrix, it is the reader's own bookmark); the reader's own sockets get `read_state`.
+   */
+  async markUnread(messageId: string, userId: string): Promise<void> {
+    const msg = await this.visible(messageId, userId)
+    await this.db.transaction().execute(async (trx) => {
+      const moved = await trx
+        .updateTable('participants')
+        .set({ last_read_seq: msg.seq - 1 })
+        .where('conversation_id', '=', msg.conversation_id)
+        .where('user_id', '=', userId)
+        .where('last_read_seq', '>=', msg.seq)
+        .executeTakeFirst()
+      if (moved.numUpdatedRows > 0n) await announceReadState(trx, msg.conversation_id, userId)
     })
   }
 

@@ -1,5 +1,5 @@
-import { type ExpressionBuilder, type Selectable, type SqlBool, sql } from 'kysely'
-import type { Database, UsersTable } from '../../db/types.ts'
+import { type Selectable, type SqlBool, sql } from 'kysely'
+import type { UsersTable } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
 import { mixedScriptWord } from '../mixed-script.ts'
@@ -12,33 +12,42 @@ import { endSessions } from './sessions.ts'
 
 type UserRow = Selectable<UsersTable>
 
-export const toPublicUser = (u: Pick<UserRow, 'id' | 'username' | 'display_name' | 'avatar_url' | 'is_online' | 'last_seen' | 'created_at'>): PublicUser => ({
+type PublicRow = Pick<UserRow, 'id' | 'username' | 'display_name' | 'avatar_url' | 'is_online' | 'last_seen' | 'created_at' | 'deleted_at'>
+
+const userFields = (u: PublicRow, seesPresence: boolean) => ({
   id: u.id,
   username: u.username,
   display_name: u.display_name,
   avatar_url: u.avatar_url,
-  is_online: u.is_online,
-  last_seen: u.last_seen ? new Date(u.last_seen).toISOString() : null,
+  is_online: seesPresence && u.is_online,
+  last_seen: seesPresence && u.last_seen ? new Date(u.last_seen).toISOString() : null,
   created_at: new Date(u.created_at).toISOString(),
 })
 
-export const toUser = (u: UserRow): User => ({ ...toPublicUser(u), email: u.email })
+/**
+ * A user as a viewer sees them: `is_blocked` says whether the viewer blocks them; their presence only to someone
+ * who shares a conversation with them and whom they do not block (to others they look offline, never seen).
+ */
+export const toPublicUser = (u: PublicRow, view: { isBlocked: boolean; seesPresence: boolean }): PublicUser => ({
+  ...userFields(u, view.seesPresence),
+  is_blocked: view.isBlocked,
+  is_deleted: u.deleted_at !== null,
+})
 
-/** Presence is for the people who share a conversation with the user, as over WebSocket; others see them offline. */
-const presenceFor = (viewerId: string) => (eb: ExpressionBuilder<Database, 'users'>) =>
-  eb.or([
-    eb('users.id', '=', viewerId),
-    eb.exists(
-      eb.selectFrom('participants as mine')
-        .innerJoin('participants as theirs', 'theirs.conversation_id', 'mine.conversation_id')
-        .select(sql.lit(1).as('one'))
-        .where('mine.user_id', '=', viewerId)
-        .whereRef('theirs.user_id', '=', 'users.id'),
-    ),
-  ]).as('sees_presence')
+export const toUser = (u: UserRow): User => ({ ...userFields(u, true), email: u.email })
 
-const viewedBy = (row: UserRow & { sees_presence: SqlBool }): PublicUser =>
-  row.sees_presence ? toPublicUser(row) : { ...toPublicUser(row), is_online: false, last_seen: null }
+/** Whether the viewer sees the presence of the user whose id is `user` (a column): themselves, or someone sharing a conversation who does not block them. */
+export const seesPresence = (viewerId: string, user: string) => sql<SqlBool>`(${sql.ref(user)} = ${viewerId} OR (
+    EXISTS (SELECT 1 FROM participants mine JOIN participants theirs ON theirs.conversation_id = mine.conversation_id
+      WHERE mine.user_id = ${viewerId} AND theirs.user_id = ${sql.ref(user)})
+    AND NOT EXISTS (SELECT 1 FROM blocks back WHERE back.blocker_id = ${sql.ref(user)} AND back.blocked_id = ${viewerId})))`
+
+/** Whether the viewer blocks the user whose id is `user` (a column). */
+export const blockedBy = (viewerId: string, user: string) =>
+  sql<SqlBool>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${viewerId} AND b.blocked_id = ${sql.ref(user)})`
+
+const viewedBy = (row: UserRow & { sees_presence: SqlBool; is_blocked: SqlBool }): PublicUser =>
+  toPublicUser(row, { isBlocked: !!row.is_blocked, seesPresence: !!row.sees_presence })
 
 /**
  * A display name as stored: normalized (no controls, bidi overrides or invisible characters), not empty, and no
@@ -167,7 +176,7 @@ export class UsersService {
     const rows = await this.db
       .selectFrom('users')
       .selectAll()
-      .select(presenceFor(viewerId))
+      .select([seesPresence(viewerId, 'users.id').as('sees_presence'), blockedBy(viewerId, 'users.id').as('is_blocked')])
       .where('deleted_at', 'is', null)
       .where((eb) => eb.or([eb(eb.fn('lower', ['username']), 'like', pattern), eb(eb.fn('lower', ['display_name']), 'like', pattern)]))
       // Exact and prefix matches first.
@@ -187,7 +196,12 @@ export class UsersService {
 
   /** Any user by id, including a deleted one: their old messages still need a name. */
   async publicView(viewerId: string, id: string): Promise<PublicUser> {
-    const user = await this.db.selectFrom('users').selectAll().select(presenceFor(viewerId)).where('id', '=', id).executeTakeFirst()
+    const user = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .select([seesPresence(viewerId, 'users.id').as('sees_presence'), blockedBy(viewerId, 'users.id').as('is_blocked')])
+      .where('id', '=', id)
+      .executeTakeFirst()
     if (!user) throw notFound('user')
     return viewedBy(user)
   }
