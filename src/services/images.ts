@@ -32,6 +32,10 @@ const tooManyPixels = (width: number, height: number, max: number) =>
   new AppError(413, 'IMAGE_TOO_LARGE', `The image is ${width}×${height} pixels; at most ${max} pixels are accepted`)
 const unreadable = (mime: string) => new AppError(415, 'INVALID_IMAGE', `The file looks like ${mime} but cannot be read as an image`)
 
+/** What libvips' refusal means to the sender: too many pixels (its own limit), else an image it cannot decode. */
+const refusal = (err: unknown, mime: string) =>
+  /pixel limit/i.test((err as Error).message) ? new AppError(413, 'IMAGE_TOO_LARGE', 'The image has too many pixels') : unreadable(mime)
+
 // EXIF orientations 5–8 turn the image a quarter: its width is shown as its height.
 const shown = (meta: Metadata) => ((meta.orientation ?? 1) >= 5 ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height })
 
@@ -81,20 +85,17 @@ export class Images {
   }
 
   private async measure(image: Sharp, mime: string): Promise<Metadata> {
-    const meta = await image.metadata().catch(() => {
-      throw unreadable(mime)
+    const meta = await image.metadata().catch((err) => {
+      throw refusal(err, mime)
     })
     this.assertPixels(meta)
     return meta
   }
 
   private async encode(image: Sharp, mime: string): Promise<Buffer> {
-    try {
-      return await image.webp({ quality: 80 }).toBuffer()
-    } catch (err) {
-      // The header passed: what fails now is the pixels (a truncated or corrupt image).
-      throw /pixel limit/i.test((err as Error).message) ? new AppError(413, 'IMAGE_TOO_LARGE', (err as Error).message) : unreadable(mime)
-    }
+    return image.webp({ quality: 80 }).toBuffer().catch((err) => {
+      throw refusal(err, mime)
+    })
   }
 
   private assertPixels(meta: Metadata): void {
