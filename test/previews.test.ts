@@ -91,6 +91,11 @@ t.test('an image gets a WebP preview within 480×480, its aspect kept; the Messa
   const page = (await client(app, bob).get(`/conversations/${group}/messages`)).json()
   t.match(page.find((m: { id: string }) => m.id === message.id), { thumbnail_url: message.thumbnail_url, width: 2000, height: 1000 }, 'and in a page of history')
   t.match((await client(app, bob).get(`/messages/${message.id}`)).json(), { thumbnail_url: message.thumbnail_url, width: 2000 })
+  // A replay from the log (another device catching up) serves the same Message.
+  const later = await open(bob)
+  later.send({ type: 'resume', conversations: { [group]: 0 } })
+  const replayed = await later.next((f) => f.type === 'new_message' && f.data.id === message.id)
+  t.match(replayed.data, { thumbnail_url: message.thumbnail_url, width: 2000, height: 1000 }, 'and in a resume')
 
   const thumb = await client(app, bob).get(message.thumbnail_url)
   t.equal(thumb.statusCode, 200)
