@@ -86,6 +86,10 @@ export interface MessagesTable {
   file_name: string | null
   file_size: number | null
   mime_type: string | null
+  /** An image's preview (`/files/{file_id}/thumbnail`) and the image's own size, as it is shown (EXIF orientation applied). */
+  thumbnail_url: string | null
+  width: number | null
+  height: number | null
   reply_to_id: string | null
   client_id: string | null
   file_id: string | null
@@ -153,13 +157,17 @@ export interface PresenceTable {
 export interface FilesTable {
   id: Generated<string>
   storage_name: string
-  purpose: 'message' | 'avatar'
+  /** `preview`: made by the server from the image `preview_of` (src/services/images.ts), deleted with it. */
+  purpose: 'message' | 'avatar' | 'preview'
   mime_type: string
   size: number
   original_name: string
   uploaded_by: string
+  preview_of: ColumnType<string | null, string | undefined, never>
   created_at: Timestamp
 }
+
+export type NewFile = Insertable<FilesTable>
 
 /** FILE_STORAGE=postgres: a file's bytes, CHUNK_BYTES a row (src/services/file-storage/postgres.ts). */
 export interface FileChunksTable {

@@ -24,6 +24,7 @@ import { ExportService } from './services/export.ts'
 import { FileUrls } from './services/file-urls.ts'
 import { createFileStorage } from './services/file-storage/index.ts'
 import { FilesService } from './services/files.ts'
+import { Images } from './services/images.ts'
 import { MessageWriter } from './services/message-writer.ts'
 import { MessagesService } from './services/messages.ts'
 import { ReactionsService } from './services/reactions.ts'
@@ -129,6 +130,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     maxConcurrent: config.UPLOAD_MAX_CONCURRENT,
     timeoutMs: config.UPLOAD_TIMEOUT_MS,
     urls: new FileUrls(jwtSecret, config.FILE_URL_TTL),
+    images: new Images({ maxPixels: config.IMAGE_MAX_PIXELS }),
   })
   const messages = new MessagesService(db, conversations, files, new MessageWriter(db, { maxBatch: config.MESSAGE_BATCH_MAX, maxInFlight: 2 }))
   app.decorate('services', {

@@ -37,6 +37,9 @@ const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: '', pattern: '^(|true|false|[0-9a-fA-F.:/]+(\\s*,\\s*[0-9a-fA-F.:/]+)*)$' }),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1024, default: 25 * 1024 * 1024 }),
   MAX_AVATAR_BYTES: Type.Integer({ minimum: 1024, default: 5 * 1024 * 1024 }),
+  // The most pixels an uploaded image may have (width × height, first frame): beyond, 413 before it is decoded.
+  // 100 million is more than a camera's photo (a phone saves 12–50 MP) and far less than a decompression bomb's.
+  IMAGE_MAX_PIXELS: Type.Integer({ minimum: 1, default: 100_000_000 }),
   // Per user: the bytes of all their stored files, and uploads started per window (each counted before a byte
   // is read; with MAX_UPLOAD_BYTES, a bound on what one account can write).
   UPLOAD_QUOTA_BYTES: Type.Integer({ minimum: 0, default: 1024 ** 3 }),

@@ -203,6 +203,14 @@ row('GET', '/users/{id}', 'A', () => ({ id: A.user.id }),                       
 row('GET', '/users/{id}', 'deleted X (their messages still need a name)', () => ({ id: X.user.id }),
                                                                                          [200, 200, 200, 200, 200, 401, 401], { codes: { 404: 'USER_NOT_FOUND' } })
 
+// Previews (issue 15): the readers of the image, no others; a member asking for one a file does not have is told so.
+row('GET', '/files/{id}/thumbnail', 'the preview of an image in G', () => ({ id: fileId(gFile.file_url) }),
+                                                                                         [200, 200, 200, 404, 404, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+row('GET', '/files/{id}/thumbnail', 'the file of a message in D (no preview)', () => ({ id: fileId(dFile.file_url) }),
+                                         [[404, 'PREVIEW_NOT_FOUND'], [404, 'PREVIEW_NOT_FOUND'], 404, 404, 404, 401, 401], { codes: { 404: 'FILE_NOT_FOUND' } })
+row('GET', '/files/{id}/thumbnail', "A's avatar (stored at its size: no preview)", () => ({ id: fileId(avatarA) }),
+                  [[404, 'PREVIEW_NOT_FOUND'], [404, 'PREVIEW_NOT_FOUND'], [404, 'PREVIEW_NOT_FOUND'], [404, 'PREVIEW_NOT_FOUND'], [404, 'PREVIEW_NOT_FOUND'], 401, 401], { codes: {} })
+
 // After the GET /files rows: A's new group avatar replaces (and deletes) the one above.
 row('POST', '/conversations/{id}/avatar', 'G', () => ({ id: G }),                        [200, 403, 403, 404, 404, 401, 401], { codes: conv, upload: png })
 row('POST', '/conversations/{id}/avatar', 'D', () => ({ id: D }),                        [400, 400, 404, 404, 404, 401, 401], { codes: conv, upload: png })

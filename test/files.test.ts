@@ -116,7 +116,7 @@ t.test('avatars: images only, public to signed-in users, the old one removed', a
   const first = (await upload(app, alice, '/users/me/avatar', multipart(PNG, 'me.png'))).json()
   t.match(first.avatar_url, /^\/files\//)
   t.equal((await get(app, stranger, first.avatar_url)).statusCode, 200, 'any signed-in user sees avatars')
-  t.equal((await get(app, stranger, first.avatar_url)).headers['content-type'], 'image/png')
+  t.equal((await get(app, stranger, first.avatar_url)).headers['content-type'], 'image/webp', 'stored remade at its fixed size (test/previews.test.ts)')
   const second = (await upload(app, alice, '/users/me/avatar', multipart(PNG, 'me2.png'))).json()
   t.not(second.avatar_url, first.avatar_url)
   assertError(t, await get(app, stranger, first.avatar_url), 404)
@@ -160,8 +160,10 @@ async function uploadWatched(app: TestApp, who: Session, url: string, file: Buff
   return Object.assign(res, { read })
 }
 
+// What the quota counts: the user's uploads, not the previews the server made of them.
 const storedBy = async (db: Awaited<ReturnType<typeof setup>>['db'], who: Session) =>
-  Number((await db.selectFrom('files').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('n')).where('uploaded_by', '=', who.user.id).executeTakeFirstOrThrow()).n)
+  Number((await db.selectFrom('files').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('n'))
+    .where('uploaded_by', '=', who.user.id).where('purpose', '<>', 'preview').executeTakeFirstOrThrow()).n)
 
 t.test('a per-user byte quota: refused before the bytes when they cannot fit, with the numbers; deleting frees room', async (t) => {
   const { app, alice, bob, group, onDisk, db } = await setup(t, { UPLOAD_QUOTA_BYTES: '1000000' })
@@ -215,7 +217,7 @@ t.test('an upload rate per user: 429 with Retry-After, before the bytes', async 
   assertError(t, await upload(app, alice, '/users/me/avatar', multipart(PNG)), 429, 'RATE_LIMITED')
   t.equal((await client(app, alice).post('/messages', { conversation_id: group.id, content: 'text still goes' })).statusCode, 201)
   t.equal((await upload(app, bob, to, multipart(PNG))).statusCode, 201, "another user's rate is their own")
-  t.equal((await onDisk()).length, 3, 'two of Alice, one of Bob')
+  t.equal((await onDisk()).length, 5, 'two of Alice, one of Bob, and the previews of the two images')
 })
 
 t.test('past the storage cap uploads stop with 507, before the bytes', async (t) => {
@@ -233,7 +235,7 @@ t.test('past the storage cap uploads stop with 507, before the bytes', async (t)
   assertError(t, await upload(full.app, full.alice, `/conversations/${full.group.id}/avatar`, multipart(PNG)), 507, 'INSUFFICIENT_STORAGE')
   t.same(await full.onDisk(), [], 'nothing stored')
   t.equal(await storedBy(full.db, full.alice), 0, 'no rows')
-  t.equal((await onDisk()).length, 2)
+  t.equal((await onDisk()).length, 3, 'the video, the image and its preview')
   t.equal(await storedBy(db, alice), 600_000 + PNG.length)
 })
 

@@ -30,6 +30,10 @@ LANGUAGE sql STABLE AS $$
     || ',"message_type":' || to_json(m.message_type::text) || ',"content":' || coalesce(to_json(m.content)::text, 'null')
     || ',"file_url":' || coalesce(to_json(m.file_url)::text, 'null') || ',"file_name":' || coalesce(to_json(m.file_name)::text, 'null')
     || ',"file_size":' || coalesce(m.file_size::text, 'null') || ',"mime_type":' || coalesce(to_json(m.mime_type)::text, 'null')
+    -- An image's preview and size; every other message has the constant.
+    || CASE WHEN m.thumbnail_url IS NULL THEN ',"thumbnail_url":null,"width":null,"height":null'
+      ELSE ',"thumbnail_url":' || to_json(m.thumbnail_url)::text || ',"width":' || coalesce(m.width::text, 'null')
+        || ',"height":' || coalesce(m.height::text, 'null') END
     || ',"reply_to_id":' || coalesce('"' || m.reply_to_id || '"', 'null') || ',"client_id":' || coalesce(to_json(m.client_id)::text, 'null')
     || ',"is_edited":' || m.is_edited || ',"is_deleted":' || m.is_deleted
     || ',"created_at":"' || parley_iso(m.created_at) || '","updated_at":"' || parley_iso(m.updated_at)

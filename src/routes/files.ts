@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream'
 import multipart from '@fastify/multipart'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
+import type { Selectable } from 'kysely'
+import { type Static, Type } from 'typebox'
+import type { FilesTable } from '../../db/types.ts'
 import { AppError } from '../errors.ts'
 import type { Config } from '../config.ts'
 import { streamedBodyCompiler } from '../plugins/validation.ts'
@@ -10,7 +12,7 @@ import { Conversation } from '../schemas/conversations.ts'
 import { Content, Message } from '../schemas/messages.ts'
 import { User } from '../schemas/users.ts'
 import { answerFor } from '../services/byte-ranges.ts'
-import { AVATAR_TYPES, fileUrl } from '../services/files.ts'
+import { AVATAR_TYPES, fileUrl, thumbnailUrl } from '../services/files.ts'
 import { type App, secured } from './types.ts'
 
 const FileBody = Type.Object({ file: Type.String({ format: 'binary', description: 'The file; its type is sniffed from its bytes' }) })
@@ -30,9 +32,12 @@ const FileLink = Type.Object({
   expires_at: Timestamp,
 })
 
+// A file's signed URL opens its preview too: they have the same readers.
+const SIGNED_ROUTES = new Set(['/files/:id', '/files/:id/thumbnail'])
+
 /** A GET of a file by a signed URL: it stands for its user instead of a token (the route checks it). */
 const signedRead = (request: FastifyRequest) =>
-  (request.method === 'GET' || request.method === 'HEAD') && request.routeOptions.url === '/files/:id' && (request.query as { sig?: unknown }).sig !== undefined
+  (request.method === 'GET' || request.method === 'HEAD') && SIGNED_ROUTES.has(request.routeOptions.url ?? '') && (request.query as { sig?: unknown }).sig !== undefined
 
 const contentLength = (request: FastifyRequest) => {
   const length = Number(request.headers['content-length'])
@@ -76,6 +81,7 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
     try {
       const { message } = await messages.send(request.userId, { conversation_id, content: caption }, {
         file_id: stored.id, message_type: stored.kind, file_url: fileUrl(stored.id), file_name: stored.originalName, file_size: stored.size, mime_type: stored.mime,
+        ...(stored.preview && { thumbnail_url: thumbnailUrl(stored.id), ...stored.preview }),
       })
       return reply.code(201).send(message)
     } catch (err) {
@@ -86,7 +92,7 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
 
   app.post('/users/me/avatar', {
     validatorCompiler: streamedBodyCompiler,
-    schema: { tags: ['users'], summary: 'Set your avatar (PNG, JPEG, GIF or WebP)', security: secured, ...multipartSchema, response: { 200: User, ...errors(...uploadErrors) } },
+    schema: { tags: ['users'], summary: 'Set your avatar (PNG, JPEG, GIF or WebP; stored as a 256×256 WebP, its middle square)', security: secured, ...multipartSchema, response: { 200: User, ...errors(...uploadErrors) } },
     preHandler: uploadRate,
   }, async (request) => {
     const stored = await files.store(request.userId, avatarUpload(request), (fileSize) => request.file({ limits: { fileSize } }))
@@ -128,6 +134,14 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
     return files.urls.sign(request.params.id, { userId: request.userId, sessionId: request.sessionId })
   })
 
+  // After validation, so the signature's fields have their types.
+  const signer = async (request: FastifyRequest<{ Params: { id: string }; Querystring: Static<typeof SignedQuery> }>) => {
+    if (!signedRead(request)) return
+    const who = files.urls.verify(request.params.id, request.query)
+    request.userId = who.userId
+    request.sessionId = who.sessionId
+  }
+
   app.get('/files/:id', {
     schema: {
       tags: ['files'],
@@ -139,16 +153,32 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
       produces: ['application/octet-stream'],
       response: errors(400, 401, 404, 416),
     },
-    // After validation, so the signature's fields have their types.
-    preHandler: async (request) => {
-      if (!signedRead(request)) return
-      const signer = files.urls.verify(request.params.id, request.query)
-      request.userId = signer.userId
-      request.sessionId = signer.sessionId
-    },
+    preHandler: signer,
   }, async (request, reply) => {
     const signed = signedRead(request)
-    const file = await files.findReadable(request.params.id, request.userId, signed ? request.sessionId : undefined)
+    return serve(request, reply, await files.findReadable(request.params.id, request.userId, signed ? request.sessionId : undefined))
+  })
+
+  app.get('/files/:id/thumbnail', {
+    schema: {
+      tags: ['files'],
+      summary: "An image's preview (WebP, at most 480×480), to the image's readers; 404 when it has none",
+      description: "The image's signed URL (`GET /files/{id}/url`) opens its preview too: the same query after `/files/{id}/thumbnail`.",
+      security: secured,
+      params: IdParams,
+      querystring: SignedQuery,
+      produces: ['image/webp'],
+      response: errors(400, 401, 404, 416),
+    },
+    preHandler: signer,
+  }, async (request, reply) => {
+    const signed = signedRead(request)
+    return serve(request, reply, await files.findPreview(request.params.id, request.userId, signed ? request.sessionId : undefined))
+  })
+
+  /** A stored file's answer: ranges, validators, and headers that keep a browser from running it. */
+  async function serve(request: FastifyRequest<{ Querystring: Static<typeof SignedQuery> }>, reply: FastifyReply, file: Selectable<FilesTable>) {
+    const signed = signedRead(request)
     const answer = answerFor(request.headers, { size: file.size, etag: `"${file.id}"`, lastModified: file.created_at })
     if (answer.status === 416) {
       reply.headers(answer.headers)
@@ -170,5 +200,5 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
       .header('cache-control', `private, max-age=${maxAge}`)
       .header('content-disposition', `${inline ? 'inline' : 'attachment'}; filename="${name}"; filename*=UTF-8''${name}`)
       .send(body)
-  })
+  }
 }

@@ -167,6 +167,8 @@ const files = (trx: Trx, userId: string) =>
         'purpose', f.purpose, 'created_at', parley_iso(f.created_at))::text`.as('json'),
     )
     .where('f.uploaded_by', '=', userId)
+    // Previews are the server's, made from an upload listed here.
+    .where('f.purpose', '<>', 'preview')
     .orderBy('f.created_at')
     .orderBy('f.id')
     .stream(ROWS_PER_FETCH)

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { MultipartFile } from '@fastify/multipart'
 import { sql } from 'kysely'
-import type { FilesTable } from '../../db/types.ts'
+import type { FilesTable, NewFile } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { AppError, badRequest, notFound } from '../errors.ts'
 import { normalizeName } from '../text.ts'
 import type { ByteRange, FileStorage, Trx } from './file-storage/index.ts'
 import type { FileUrls } from './file-urls.ts'
-import { inspectUpload } from './upload-body.ts'
+import { type Images, type Preview, PREVIEW_TYPE } from './images.ts'
+import { asAvatar, inspectUpload, withPreview } from './upload-body.ts'
 
 /** Images a browser may show inline and we accept as avatars. */
 export const AVATAR_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp'])
@@ -17,6 +18,8 @@ export const AVATAR_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'im
 /** Where a file is served; avatar_url and file_url hold this. */
 export const fileUrl = (fileId: string) => `/files/${fileId}`
 export const fileIdOf = (url: string | null | undefined) => url?.match(/^\/files\/([0-9a-f-]{36})$/)?.[1]
+/** Where an image's preview is served: thumbnail_url. */
+export const thumbnailUrl = (fileId: string) => `/files/${fileId}/thumbnail`
 
 export interface StoredFile {
   id: string
@@ -25,6 +28,8 @@ export interface StoredFile {
   size: number
   originalName: string
   kind: 'image' | 'video' | 'file'
+  /** An image with a preview: the image's size, as shown. */
+  preview?: { width: number; height: number }
 }
 
 export interface FilesOptions {
@@ -37,6 +42,7 @@ export interface FilesOptions {
   maxConcurrent: number
   timeoutMs: number
   urls: FileUrls
+  images: Images
 }
 
 export interface Upload {
@@ -115,17 +121,23 @@ export class FilesService {
       part?.file?.resume()
       throw badRequest('Send the file as the multipart field "file"', 'FILE_REQUIRED')
     }
-    const { body, facts } = inspectUpload(part.file, { accept: upload.accept, truncated: cutShort })
+    const inspected = inspectUpload(part.file, { accept: upload.accept, truncated: cutShort })
+    // A message's image streams to the storage as it comes and gets a preview; an avatar is stored remade.
+    const previewing = upload.purpose === 'message' ? withPreview(inspected, this.opts.images) : undefined
+    const { body, facts } = previewing ?? asAvatar(inspected, this.opts.images)
     // A client that stops sending would hold its slot (and, on PostgreSQL, a connection) for ever.
     const timeout = setTimeout(() => part.file.destroy(new AppError(408, 'UPLOAD_TIMEOUT', `The upload took longer than ${this.opts.timeoutMs / 1000} s`)), this.opts.timeoutMs)
     const storageName = randomUUID()
-    const originalName = cleanName(part.filename)
+    const originalName = upload.purpose === 'avatar' ? 'avatar.webp' : cleanName(part.filename)
     try {
       const id = await this.storage.store(storageName, body, (trx) =>
         this.insertWithinQuota(trx, { storage_name: storageName, purpose: upload.purpose, mime_type: facts.mime, size: facts.size, original_name: originalName, uploaded_by: uploadedBy }),
       )
       const kind = facts.mime.startsWith('image/') ? 'image' : facts.mime.startsWith('video/') ? 'video' : 'file'
-      return { id, storageName, mime: facts.mime, size: facts.size, originalName, kind }
+      const stored: StoredFile = { id, storageName, mime: facts.mime, size: facts.size, originalName, kind }
+      const preview = previewing?.preview()
+      if (preview) await this.storePreview(stored, preview, uploadedBy)
+      return { ...stored, ...(preview && { preview: { width: preview.width, height: preview.height } }) }
     } catch (err) {
       // Refused before its end (its type, the timeout): the rest of the part is read and dropped.
       part.file.resume()
@@ -135,9 +147,29 @@ export class FilesService {
     }
   }
 
-  /** Bytes of all the files a user has stored. */
+  /**
+   * The preview as a file of its own, stored after its image: an upload cut off in between keeps the image
+   * without a preview (its message is not sent either), never a preview without its image. A preview that
+   * cannot be stored fails the upload, and the image goes.
+   */
+  private async storePreview(image: StoredFile, preview: Preview, uploadedBy: string): Promise<void> {
+    const storageName = randomUUID()
+    const row: NewFile = {
+      storage_name: storageName, purpose: 'preview', preview_of: image.id, mime_type: PREVIEW_TYPE, size: preview.data.length,
+      original_name: `${path.parse(image.originalName).name || 'image'}.webp`, uploaded_by: uploadedBy,
+    }
+    try {
+      await this.storage.store(storageName, Readable.from([preview.data]), (trx) => trx.insertInto('files').values(row).execute())
+    } catch (err) {
+      await this.remove(image.id)
+      throw err
+    }
+  }
+
+  /** Bytes of all the files a user has uploaded (previews are the server's, made from them). */
   private async usedBy(userId: string, db: DB = this.db): Promise<number> {
-    const row = await db.selectFrom('files').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('used')).where('uploaded_by', '=', userId).executeTakeFirstOrThrow()
+    const row = await db.selectFrom('files').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('used'))
+      .where('uploaded_by', '=', userId).where('purpose', '<>', 'preview').executeTakeFirstOrThrow()
     return Number(row.used)
   }
 
@@ -146,7 +178,7 @@ export class FilesService {
    * several instances), each checked before its bytes came: one lock per user makes "sum, then insert" one
    * step, so that no two of them can both fit in the same room.
    */
-  private async insertWithinQuota(trx: Trx, row: Omit<FilesTable, 'id' | 'created_at'>): Promise<string> {
+  private async insertWithinQuota(trx: Trx, row: NewFile & { uploaded_by: string; size: number }): Promise<string> {
     await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`parley upload quota ${row.uploaded_by}`}, 0))`.execute(trx)
     const used = await this.usedBy(row.uploaded_by, trx)
     if (used + row.size > this.opts.quotaBytes) throw quotaExceeded(used, this.opts.quotaBytes, row.size)
@@ -172,10 +204,15 @@ export class FilesService {
     if (!fileId) return
     try {
       await this.storage.remove(async (trx) => {
-        const row = await trx.deleteFrom('files').where('id', '=', fileId)
-          .where(({ not, exists, selectFrom }) => not(exists(selectFrom('messages').select('id').where('file_id', '=', fileId))))
-          .returning('storage_name').executeTakeFirst()
-        return row?.storage_name
+        // Its preview goes with it (ON DELETE CASCADE); read in the same statement, its key is still in sight.
+        const rows = await trx
+          .with('gone', (db) => db.deleteFrom('files').where('id', '=', fileId)
+            .where(({ not, exists, selectFrom }) => not(exists(selectFrom('messages').select('id').where('file_id', '=', fileId))))
+            .returning(['id', 'storage_name']))
+          .selectFrom('gone').select('storage_name')
+          .union((db) => db.selectFrom('files as p').innerJoin('gone', 'gone.id', 'p.preview_of').select('p.storage_name'))
+          .execute()
+        return rows.map((r) => r.storage_name)
       })
     } catch (err) {
       // A forward of it committed meanwhile (its key check held the row): it is still referred to.
@@ -231,5 +268,13 @@ export class FilesService {
       .executeTakeFirst()
     if (!row) throw notFound('file')
     return row
+  }
+
+  /** The preview of a file the user may read (the file's readers, no others); 404 PREVIEW_NOT_FOUND when it has none. */
+  async findPreview(fileId: string, userId: string, sessionId?: string) {
+    const file = await this.findReadable(fileId, userId, sessionId)
+    const preview = await this.db.selectFrom('files').selectAll().where('preview_of', '=', file.id).executeTakeFirst()
+    if (!preview) throw notFound('preview')
+    return preview
   }
 }

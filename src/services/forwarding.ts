@@ -22,7 +22,11 @@ export class ForwardingService {
     if (m.is_deleted) throw conflict('A deleted message cannot be forwarded', 'MESSAGE_DELETED')
     if (m.message_type === 'system') throw badRequest('System messages cannot be forwarded', 'NOT_FORWARDABLE')
     const file = source.file_id && m.message_type !== 'text'
-      ? { file_id: source.file_id, message_type: m.message_type, file_url: m.file_url!, file_name: m.file_name!, file_size: m.file_size!, mime_type: m.mime_type! }
+      ? {
+          file_id: source.file_id, message_type: m.message_type, file_url: m.file_url!, file_name: m.file_name!, file_size: m.file_size!, mime_type: m.mime_type!,
+          // The same file, so the same preview.
+          ...(m.thumbnail_url !== null && { thumbnail_url: m.thumbnail_url, width: m.width!, height: m.height! }),
+        }
       : undefined
     return this.messages.send(
       userId,

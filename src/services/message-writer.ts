@@ -15,6 +15,10 @@ export interface NewMessage {
   file_name: string | null
   file_size: number | null
   mime_type: string | null
+  /** An image's preview and size; left out (not null) otherwise, so a text message's parameter is what it was. */
+  thumbnail_url?: string
+  width?: number
+  height?: number
   /** A message of the conversation whose thread this is a reply in (its root, or another reply of it). */
   thread_id: string | null
   /** Usernames written as @name in the content, lower-cased: those of current members become `mentions`. */
@@ -122,7 +126,8 @@ export const INSERT_MESSAGES = `
             WHERE m.id = x.thread_id AND m.conversation_id = x.conversation_id) END AS thread_root
         FROM jsonb_to_recordset($1::jsonb) AS x(
           id uuid, conversation_id uuid, sender_id uuid, message_type text, content text, reply_to_id uuid, client_id text,
-          file_id uuid, file_url text, file_name text, file_size bigint, mime_type text, thread_id uuid, mention_names text[],
+          file_id uuid, file_url text, file_name text, file_size bigint, mime_type text, thumbnail_url text, width int, height int,
+          thread_id uuid, mention_names text[],
           forwarded_sender_id uuid, forwarded_created_at timestamptz, i int)
       ),
       earlier AS (
@@ -134,9 +139,9 @@ export const INSERT_MESSAGES = `
       ),
       ins AS (
         INSERT INTO messages (id, conversation_id, sender_id, message_type, content, reply_to_id, client_id, file_id, file_url, file_name, file_size, mime_type,
-          thread_id, mentions, forwarded_sender_id, forwarded_created_at)
+          thumbnail_url, width, height, thread_id, mentions, forwarded_sender_id, forwarded_created_at)
         SELECT r.id, r.conversation_id, r.sender_id, r.message_type, r.content, r.reply_to_id, r.client_id, r.file_id, r.file_url, r.file_name, r.file_size, r.mime_type,
-          r.thread_root, CASE WHEN cardinality(r.mention_names) > 0 THEN parley_members_named(r.conversation_id, r.mention_names) ELSE '{}' END,
+          r.thumbnail_url, r.width, r.height, r.thread_root, CASE WHEN cardinality(r.mention_names) > 0 THEN parley_members_named(r.conversation_id, r.mention_names) ELSE '{}' END,
           r.forwarded_sender_id, r.forwarded_created_at
         FROM r
         WHERE r.id NOT IN (SELECT id FROM earlier)

@@ -41,6 +41,10 @@ export interface FileInput {
   file_name: string
   file_size: number
   mime_type: string
+  /** An image's preview (its URL) and the image's size, when one was made. */
+  thumbnail_url?: string
+  width?: number
+  height?: number
 }
 
 export class MessagesService {
@@ -86,6 +90,7 @@ export class MessagesService {
         file_name: file?.file_name ?? null,
         file_size: file?.file_size ?? null,
         mime_type: file?.mime_type ?? null,
+        ...(file?.thumbnail_url !== undefined && { thumbnail_url: file.thumbnail_url, width: file.width, height: file.height }),
         thread_id: input.thread_id ?? null,
         // A forwarded copy names no one: its @names were written for another conversation.
         mention_names: forwarded ? [] : mentionNames(input.content),
@@ -200,7 +205,7 @@ export class MessagesService {
     if (msg.is_deleted) return msg.message
     const row = await this.db
       .updateTable('messages as m')
-      .set({ is_deleted: true, content: DELETED_CONTENT, file_id: null, file_url: null, file_name: null, file_size: null, mime_type: null, updated_at: new Date() })
+      .set({ is_deleted: true, content: DELETED_CONTENT, file_id: null, file_url: null, file_name: null, file_size: null, mime_type: null, thumbnail_url: null, width: null, height: null, updated_at: new Date() })
       .where('m.id', '=', messageId)
       .returning(messageJson)
       .executeTakeFirstOrThrow()

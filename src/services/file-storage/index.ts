@@ -24,10 +24,10 @@ export interface FileStorage {
    */
   store<T>(key: string, body: AsyncIterable<Buffer>, commit: (trx: Trx) => Promise<T>): Promise<T>
   /**
-   * Runs `deleteRow` (which deletes the files row and answers with its key, if there was one) and deletes
-   * the bytes; once the row is gone, the bytes go too, even if the process dies in between.
+   * Runs `deleteRows` (which deletes files rows, a file and its preview, and answers with their keys) and
+   * deletes the bytes; once a row is gone, its bytes go too, even if the process dies in between.
    */
-  remove(deleteRow: (trx: Trx) => Promise<string | undefined>): Promise<void>
+  remove(deleteRows: (trx: Trx) => Promise<string[]>): Promise<void>
   /** The bytes of `key` (`size` of them), or of a range; rejects before a byte is sent when they are missing. */
   open(key: string, size: number, range?: ByteRange): Promise<Readable>
   /** Background work (sweeps) starts and stops with the app. */

@@ -48,8 +48,8 @@ export class PostgresStorage implements FileStorage {
   }
 
   /** The chunks go with the row (ON DELETE CASCADE), in its transaction. */
-  async remove(deleteRow: (trx: Trx) => Promise<string | undefined>): Promise<void> {
-    await this.db.transaction().execute(deleteRow)
+  async remove(deleteRows: (trx: Trx) => Promise<string[]>): Promise<void> {
+    await this.db.transaction().execute(deleteRows)
   }
 
   async open(key: string, size: number, range: ByteRange = { start: 0, end: size - 1 }): Promise<Readable> {

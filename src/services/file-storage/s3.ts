@@ -71,13 +71,13 @@ export class S3Storage implements FileStorage {
     }
   }
 
-  async remove(deleteRow: (trx: Trx) => Promise<string | undefined>): Promise<void> {
-    const key = await this.db.transaction().execute(async (trx) => {
-      const key = await deleteRow(trx)
-      if (key) await this.mark(trx, key, 0)
-      return key
+  async remove(deleteRows: (trx: Trx) => Promise<string[]>): Promise<void> {
+    const keys = await this.db.transaction().execute(async (trx) => {
+      const keys = await deleteRows(trx)
+      for (const key of keys) await this.mark(trx, key, 0)
+      return keys
     })
-    if (key) await this.discard(key)
+    for (const key of keys) await this.discard(key)
   }
 
   async open(key: string, size: number, range?: ByteRange): Promise<Readable> {
