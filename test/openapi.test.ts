@@ -25,6 +25,7 @@ t.test('/openapi.json and /docs are served', async (t) => {
     'DELETE /messages/{id}', 'POST /messages/{id}/read', 'GET /messages/{id}/receipts',
     'GET /messages/{id}/edits', 'GET /messages/{id}/thread', 'POST /messages/{id}/pin', 'DELETE /messages/{id}/pin',
     'GET /conversations/{id}/pins', 'POST /messages/{id}/forward', 'POST /messages/{id}/reactions', 'DELETE /messages/{id}/reactions/{emoji}',
+    'GET /search/messages',
     'GET /health/live', 'GET /health/ready',
   ]) t.ok(routes.includes(route), `${route} is documented`)
   t.same(spec.paths['/messages'].post.security, [{ bearer: [] }, { password: [] }], 'secured routes name the schemes')
