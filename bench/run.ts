@@ -9,7 +9,7 @@
 // by `POST /messages` (the row comparable with the peer and the floor) and by WebSocket `send` frames.
 //
 // BENCH_QUICK=1 shortens every phase (for trying the harness, not for figures). BENCH_ONLY=parley,parley-ws
-// (say) runs those load phases alone; BENCH_ONLY=sockets the idle sockets and resume; BENCH_ONLY=history the pages of history. BENCH_UNBATCHED=1 adds Parley with one commit per message
+// (say) runs those load phases alone; BENCH_ONLY=sockets the idle sockets and resume; BENCH_ONLY=history the pages of history; BENCH_ONLY=search the message search. BENCH_UNBATCHED=1 adds Parley with one commit per message
 // (MESSAGE_BATCH_MAX=1), the before/after of batched writes (left out by default to keep the run under 10 minutes).
 // BENCH_PARLEY_LOG_LEVEL=warn runs Parley without its request log.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -20,6 +20,7 @@ import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
 import { cpuSeconds, outputDirs, percentile, postgresPids, root, round, rssBytes, stamp } from './lib.ts'
 import { renderPlot } from './plot.ts'
 import { historyPhase } from './history-page.ts'
+import { searchPhase } from './search.ts'
 import { resumePhase } from './resume.ts'
 import { type Plan, type Running, type SystemName, startFloor, startParley, startPeer } from './systems.ts'
 import type { RunResult, Via } from './worker.ts'
@@ -37,6 +38,8 @@ const P99_LIMIT_MS = 100
 const IDLE_SOCKETS = QUICK ? 2_000 : 10_000
 const MISSED_EVENTS = QUICK ? 2_000 : 10_000
 const HISTORY_MESSAGES = QUICK ? 10_000 : 100_000
+const SEARCH_MESSAGES = QUICK ? 100_000 : 1_000_000
+const SEARCH_CONVERSATIONS = QUICK ? 1_000 : 10_000
 
 // ---- one measured run ------------------------------------------------------------------------------------
 
@@ -154,6 +157,10 @@ const resumeOf = (ctx: Context) => resumePhase(ctx.urlFor('parley'), { logDir: c
 /** Pages of history with reactions and quotes (bench/history-page.ts), on Parley's database. */
 const historyOf = (ctx: Context) => historyPhase(ctx.urlFor('parley'), { logDir: ctx.logDir, messages: HISTORY_MESSAGES, pages: QUICK ? 50 : 200, log })
 
+/** Message search over SEARCH_MESSAGES messages (bench/search.ts), on Parley's database. */
+const searchOf = (ctx: Context) =>
+  searchPhase(ctx.urlFor('parley'), { logDir: ctx.logDir, messages: SEARCH_MESSAGES, conversations: SEARCH_CONVERSATIONS, queries: QUICK ? 20 : 100, log })
+
 /** Fan-out at a fixed rate for FANOUT_MS, then the capacity sweep, on 2 nodes with 2,000 sockets. */
 async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boolean; env?: Record<string, string>; label?: string; via?: Via } = {}) {
   const label = opts.label ?? name
@@ -238,9 +245,13 @@ try {
   // BENCH_ONLY=parley,parley-ws (say) runs those load phases alone, for working on them (`sockets`: idle sockets and
   // resume, Parley and the peer); the full run is the one that counts.
   if (process.env.BENCH_ONLY) {
-    for (const n of process.env.BENCH_ONLY.split(',') as Array<LoadName | 'sockets' | 'history'>) {
+    for (const n of process.env.BENCH_ONLY.split(',') as Array<LoadName | 'sockets' | 'history' | 'search'>) {
       if (n === 'history') {
         await historyOf(ctx)
+        continue
+      }
+      if (n === 'search') {
+        await searchOf(ctx)
         continue
       }
       if (n === 'sockets') {
@@ -273,6 +284,7 @@ async function fullRun(ctx: Context) {
   memory.floor = await connectionsPhase('floor', ctx)
   const resume = await resumeOf(ctx)
   const history = await historyOf(ctx)
+  const search = await searchOf(ctx)
 
   // ---- the table ----
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a')
@@ -307,6 +319,7 @@ async function fullRun(ctx: Context) {
   if (unbatched) console.log(`Batched writes: Parley's capacity ${p.capacity} msg/s, against ${unbatched.capacity} msg/s with one commit per message (MESSAGE_BATCH_MAX=1)`)
   console.log(`Resume: ${resume.replayed} of ${resume.missed} missed events replayed; ${resume.events_per_s} events/s (median of ${resume.runs} resumes; the first, on a cold instance: ${resume.first_events_per_s})`)
   console.log(`History: GET /conversations/{id}/messages?limit=100 in ${history.messages} messages with ${history.reactions_per_message} reactions each (a reply every tenth): p50 ${history.p50_ms} ms, p95 ${history.p95_ms} ms over ${history.pages} pages`)
+  console.log(`Search: GET /search/messages over ${search.messages} messages, the reader in ${search.member_of} conversations: ${search.cases.map((c) => `${c.case} (${c.scope}) p50 ${c['p50 ms']} / p95 ${c['p95 ms']} ms`).join('; ')}`)
   console.log(`Idle sockets: ${IDLE_SOCKETS} on one node.  Total bench time ${((performance.now() - began) / 1000).toFixed(0)} s`)
 
   // One file per run (its end, to the minute): a run never overwrites another's figures.
@@ -324,6 +337,7 @@ async function fullRun(ctx: Context) {
     memory,
     resume,
     history,
+    search,
     seconds: Math.round((performance.now() - began) / 1000),
   }
   if (!QUICK) {

@@ -15,6 +15,7 @@ import * as fileChunks from './migrations/0012-file-chunks.ts'
 import * as reactionsAndEdits from './migrations/0013-reactions-and-edits.ts'
 import * as threadsAndMentions from './migrations/0014-threads-and-mentions.ts'
 import * as pinsAndForwards from './migrations/0015-pins-and-forwards.ts'
+import * as search from './migrations/0016-search.ts'
 import * as filePreviews from './migrations/0017-file-previews.ts'
 import * as blocksAndSettings from './migrations/0018-blocks-and-settings.ts'
 
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '0013-reactions-and-edits': reactionsAndEdits,
   '0014-threads-and-mentions': threadsAndMentions,
   '0015-pins-and-forwards': pinsAndForwards,
+  '0016-search': search,
   '0017-file-previews': filePreviews,
   '0018-blocks-and-settings': blocksAndSettings,
 }

@@ -109,6 +109,8 @@ export interface MessagesTable {
   pinned_by: string | null
   forwarded_sender_id: string | null
   forwarded_created_at: Date | null
+  /** The content's lexemes for full-text search (generated; NULL for deleted and system messages). */
+  search: ColumnType<string | null, never, never>
   created_at: Timestamp
   updated_at: Timestamp
 }

@@ -17,6 +17,7 @@ import conversationRoutes from './routes/conversations.ts'
 import fileRoutes from './routes/files.ts'
 import healthRoutes from './routes/health.ts'
 import messageRoutes from './routes/messages.ts'
+import searchRoutes from './routes/search.ts'
 import userRoutes from './routes/users.ts'
 import { AuthService } from './services/auth.ts'
 import { ConversationsService } from './services/conversations.ts'
@@ -28,6 +29,7 @@ import { Images } from './services/images.ts'
 import { MessageWriter } from './services/message-writer.ts'
 import { MessagesService } from './services/messages.ts'
 import { ReactionsService } from './services/reactions.ts'
+import { SearchService } from './services/search.ts'
 import { PinsService } from './services/pins.ts'
 import { ForwardingService } from './services/forwarding.ts'
 import { UsersService } from './services/users.ts'
@@ -42,6 +44,7 @@ export interface Services {
   reactions: ReactionsService
   pins: PinsService
   forwarding: ForwardingService
+  search: SearchService
   files: FilesService
   exports: ExportService
 }
@@ -143,6 +146,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     reactions: new ReactionsService(db, messages),
     pins: new PinsService(db, messages, conversations),
     forwarding: new ForwardingService(messages),
+    search: new SearchService(db, conversations, messages),
     auth: new AuthService(db, users, {
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,
@@ -159,6 +163,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   await app.register(userRoutes)
   await app.register(conversationRoutes)
   await app.register(messageRoutes)
+  await app.register(searchRoutes)
   await app.register(fileRoutes, { config })
   await app.register(web)
   if (databaseUrl) await app.register(realtime, { config, databaseUrl })

@@ -189,6 +189,11 @@ row('GET', '/messages/{id}/thread', "A's message in G", () => ({ id: gByA }),   
 row('GET', '/messages/{id}/thread', "M1's message in D", () => ({ id: dByM1 }),         [200, 200, 404, 404, 404, 401, 401], { codes: msg })
 row('GET', '/messages/{id}/edits', "A's message in G", () => ({ id: gByA }),            [200, 200, 200, 404, 404, 401, 401], { codes: msg })
 row('GET', '/messages/{id}/edits', "M1's message in D", () => ({ id: dByM1 }),          [200, 200, 404, 404, 404, 401, 401], { codes: msg })
+// Search (issue 15): the conversation searched, and the cursor, must be the caller's to see.
+row('GET', '/search/messages?q=msg&conversation_id={id}', 'G', () => ({ id: G }),        [200, 200, 200, 404, 404, 401, 401], { codes: conv })
+row('GET', '/search/messages?q=msg&conversation_id={id}', 'D', () => ({ id: D }),        [200, 200, 404, 404, 404, 401, 401], { codes: conv })
+row('GET', '/search/messages?q=msg&before={id}', "A's message in G", () => ({ id: gByA }), [200, 200, 200, 404, 404, 401, 401], { codes: msg })
+row('GET', '/search/messages?q=msg&before={id}', "M1's message in D", () => ({ id: dByM1 }), [200, 200, 404, 404, 404, 401, 401], { codes: msg })
 
 // Files and users
 const fileId = (url: string) => url.replace('/files/', '')

@@ -27,6 +27,7 @@ t.test('/openapi.json and /docs are served', async (t) => {
     'GET /conversations/{id}/pins', 'POST /messages/{id}/forward', 'POST /messages/{id}/reactions', 'DELETE /messages/{id}/reactions/{emoji}',
     'PATCH /conversations/{id}/settings', 'POST /messages/{id}/unread', 'POST /users/{id}/block', 'DELETE /users/{id}/block', 'GET /users/me/blocks',
     'GET /files/{id}', 'GET /files/{id}/url', 'GET /files/{id}/thumbnail',
+    'GET /search/messages',
     'GET /health/live', 'GET /health/ready',
   ]) t.ok(routes.includes(route), `${route} is documented`)
   t.same(spec.paths['/messages'].post.security, [{ bearer: [] }, { password: [] }], 'secured routes name the schemes')
