@@ -1,18 +1,16 @@
 import { tmpdir } from 'node:os'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core'
+import type { Browser, Locator, Page } from 'playwright-core'
 import t from 'tap'
+import { bubble, launchBrowser, menuAction, signIn, WAIT, watch } from './browser.ts'
 import { testDatabase } from './helper.ts'
 import { call, startServer, stopServer } from './processes.ts'
 
 // The bundled web client in a real Chromium: two people, two browser contexts, two instances (separate
 // processes) on one database. Debian's chromium; CI installs it (.ci/run), and without it this test fails.
 
-const CHROMIUM = '/usr/bin/chromium'
-const WAIT = 20_000
 // The README's screenshots are refreshed on request only (`UPDATE_SCREENSHOTS=1 npx tap test/web.test.ts`): a
 // plain run writes them to a temporary folder, so that `npm test` leaves the tree as it found it.
 const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1'
@@ -40,20 +38,6 @@ const imagesLoaded = (page: Page, selector: string) =>
     return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0)
   }, selector, { timeout: WAIT })
 
-/** Collects what must not happen on a page: dialogs (an alert() from injected markup), script errors, CSP violations. */
-function watch(page: Page, name: string, problems: string[]) {
-  page.on('dialog', (d) => {
-    problems.push(`${name}: dialog ${d.type()} "${d.message()}"`)
-    d.dismiss().catch(() => {})
-  })
-  page.on('pageerror', (e) => problems.push(`${name}: page error ${e.message}`))
-  page.on('console', (m) => {
-    // Expected: the 400 of the refused weak password, the 401 and 403 of wrong passwords, and a dropped
-    // socket while its instance restarts or its account goes.
-    if (m.type() === 'error' && !/status of 40[013]|WebSocket|ERR_CONNECTION_REFUSED/.test(m.text())) problems.push(`${name}: console ${m.text()}`)
-  })
-}
-
 async function register(page: Page, username: string, displayName: string) {
   await page.getByRole('tab', { name: 'Create account' }).click()
   const form = page.locator('#register-form')
@@ -68,15 +52,6 @@ async function register(page: Page, username: string, displayName: string) {
   await page.locator('#me').filter({ hasText: displayName }).waitFor({ timeout: WAIT })
 }
 
-async function signIn(page: Page, username: string, password: string) {
-  const form = page.locator('#login-form')
-  await form.getByLabel('Username').fill(username)
-  await form.getByLabel('Password').fill(password)
-  await form.getByRole('button', { name: 'Sign in' }).click()
-}
-
-const bubble = (page: Page, text: string | RegExp, who: 'own' | 'theirs') =>
-  page.locator(`#message-list li.message.${who}`).filter({ has: page.locator('.text', { hasText: text }) })
 const systemLine = (page: Page, text: string) => page.locator('#message-list li.system', { hasText: text })
 /** The WCAG contrast ratio of two CSS rgb() colours. */
 function contrast(a: string, b: string) {
@@ -90,28 +65,15 @@ function contrast(a: string, b: string) {
   const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x)
   return (hi + 0.05) / (lo + 0.05)
 }
-/** Picks an action from a message's menu: the "…" button shows on hover (or focus), then the menu item. */
-async function menuAction(page: Page, item: Locator, action: string) {
-  await item.hover()
-  await item.getByRole('button', { name: 'Message actions' }).click()
-  await item.getByRole('menuitem', { name: action, exact: true }).click()
-}
 /** An image's rendered size (CSS pixels) and its own. */
 const imageBox = (img: Locator) =>
   img.evaluate((i: HTMLImageElement) => ({ width: i.getBoundingClientRect().width, height: i.getBoundingClientRect().height, naturalWidth: i.naturalWidth }))
 
 t.test('two people chat in the browser across two instances', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser tests`)
-    return
-  }
   const started = Date.now()
   // Chromium starts while the database and the instances do.
-  const launching = chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  })
-  t.teardown(async () => (await launching).close())
+  const launching = launchBrowser(t)
+  if (!launching) return
   const env = { ...ENV, DATABASE_URL: await testDatabase(t) }
   const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)])
 
@@ -499,7 +461,8 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await aliceGroup.locator('.preview', { hasText: /^You: A picture$/ }).waitFor({ timeout: WAIT })
   for (const [page, who] of [[bob, 'theirs'], [alice, 'own']] as const) {
     const preview = await imageBox(bubble(page, 'A picture', who).locator('img'))
-    t.equal(preview.naturalWidth, 800, `${who}: the whole image was loaded`)
+    t.equal(preview.naturalWidth, 480, `${who}: the list loads the server's preview (480 wide), not the whole image`)
+    t.match(await bubble(page, 'A picture', who).locator('img').getAttribute('src'), /\/thumbnail\?/, `${who}: by the file's signed URL`)
     t.ok(preview.width <= 288 && preview.height <= 224, `${who}: the preview is bounded (${preview.width}×${preview.height})`)
     t.ok(Math.abs(preview.width / preview.height - 2) < 0.02, `${who}: the preview keeps the aspect`)
   }

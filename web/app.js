@@ -11,6 +11,8 @@ import { closeConversation } from './view.js'
 import { api, avatar, hooks, links, live, nameOf, state } from './state.js'
 import './dialogs.js'
 import './composer.js'
+import './conversation-menu.js'
+import './message-search.js'
 
 hooks.onEvent = onEvent
 hooks.onStatus = (status) => { $('#banner').hidden = status === 'open' }

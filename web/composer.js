@@ -3,7 +3,8 @@ import { $, h } from './dom.js'
 import { renderList, summary } from './list.js'
 import { api, live, nameOf, state, userName } from './state.js'
 import { sendMessage } from './send.js'
-import { jumpTo, upsert } from './view.js'
+import { jumpTo } from './history.js'
+import { upsert } from './view.js'
 
 const input = $('#composer-input')
 let typingSent = 0

@@ -15,7 +15,18 @@ export async function onEvent(frame) {
     return renderList()
   }
   if (type === 'typing_indicator') return setTyping(data)
-  if (type === 'user_updated') { rememberUser(data); return renderList() }
+  if (type === 'user_updated') {
+    rememberUser(data)
+    if (data.id === state.me.id) api.onSession({ ...state.me, ...data })
+    return renderList()
+  }
+  // My own settings of a conversation (mute, archive), changed on another device: no seq, mine only.
+  if (type === 'conversation_updated' && typeof frame.seq !== 'number' && state.conversations.has(id)) {
+    const c = state.conversations.get(id)
+    applyConversation(c, data)
+    if (c.is_archived !== state.showArchived && state.open?.id === id) closeConversation()
+    return renderList()
+  }
   if (type === 'read_state' && state.conversations.has(data.conversation_id)) {
     Object.assign(state.conversations.get(data.conversation_id), { unread_count: data.unread_count, unread_mention_count: data.unread_mention_count })
     return renderList()

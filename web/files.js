@@ -60,9 +60,24 @@ export class FileLinks {
     this.url(fileUrl, fresh).then((url) => { if (el.dataset.file === fileUrl && el.isConnected) this.set(el, url) }, () => {})
   }
 
+  /**
+   * An image's preview rather than the image: GET /files/{id}/thumbnail has the file's readers, so the file's
+   * signed URL opens it too, and the full file is loaded only when it is opened.
+   */
+  showPreview(img, fileUrl) {
+    img.dataset.variant = 'thumbnail'
+    this.show(img, 'src', fileUrl)
+  }
+
+  /** The URL an element loads: the file's, or its preview's. */
+  target(el, url) {
+    return el.dataset.variant === 'thumbnail' ? url.replace(/^([^?]*\/files\/[^/?]+)(?=\?|$)/, '$1/thumbnail') : url
+  }
+
   set(el, url) {
     el.dataset.expires = String(this.links.get(el.dataset.file)?.expires ?? 0)
-    if (el[el.dataset.attr] !== url) el[el.dataset.attr] = url
+    const target = this.target(el, url)
+    if (el[el.dataset.attr] !== target) el[el.dataset.attr] = target
   }
 
   /** A picture or a video that did not load (its URL expired, or the file is gone): once more, with a new URL. */
@@ -73,6 +88,7 @@ export class FileLinks {
     el.dataset.retried = el.src
     const { currentTime, paused } = el instanceof HTMLVideoElement ? el : {}
     this.url(el.dataset.file, true).then((url) => {
+      url = this.target(el, url)
       if (new URL(url, location.href).href === el.src) return
       el.src = url
       if (currentTime) el.currentTime = currentTime

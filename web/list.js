@@ -2,7 +2,7 @@
 import { $, day, h, time } from './dom.js'
 import { openConversation, renderReceipts } from './view.js'
 import { renderSettings } from './dialogs.js'
-import { api, avatar, live, others, state, title, userName } from './state.js'
+import { api, avatar, isMuted, live, others, state, title, userName } from './state.js'
 
 const activity = (c) => c.last_message?.created_at ?? c.updated_at ?? c.created_at
 export const convAvatar = (c) => (c.is_group ? avatar(c.avatar_url, c.name) : avatar(others(c)[0]?.avatar_url, title(c)))
@@ -66,11 +66,19 @@ export async function refreshUser(id) {
   renderReceipts()
 }
 
+/** Mine, archived or not: the list shows one kind at a time (the "Archived" button), from the same state. */
 export async function loadConversations() {
-  const list = await api.get('/conversations?limit=100')
-  for (const c of list) addConversation(c)
+  const [current, archived] = await Promise.all([api.get('/conversations?limit=100'), api.get('/conversations?archived=true&limit=100')])
+  for (const c of [...current, ...archived]) addConversation(c)
   renderList()
 }
+
+$('#archived-toggle').addEventListener('click', (e) => {
+  state.showArchived = !state.showArchived
+  e.currentTarget.setAttribute('aria-pressed', String(state.showArchived))
+  $('#list-heading').hidden = !state.showArchived
+  renderList()
+})
 
 const loading = new Map()
 /** A conversation this client has not seen yet (a new chat, or one it was added to). */
@@ -103,13 +111,18 @@ function preview(c) {
 }
 
 export function renderList() {
-  const list = [...state.conversations.values()].sort((a, b) => activity(b).localeCompare(activity(a)))
-  $('#no-conversations').hidden = list.length > 0
+  const list = [...state.conversations.values()].filter((c) => !!c.is_archived === state.showArchived)
+    .sort((a, b) => activity(b).localeCompare(activity(a)))
+  const empty = $('#no-conversations')
+  empty.hidden = list.length > 0
+  empty.textContent = state.showArchived ? 'No archived conversations.' : 'No conversations yet. Start one with “New chat”.'
+
   $('#conversations').replaceChildren(...list.map((c) => {
     const online = isOnline(c)
     const open = state.open?.id === c.id
     const unread = c.unread_count > 0 && !open
     const mentions = c.unread_mention_count > 0 && !open
+    const muted = isMuted(c)
     return h('li', {},
       h('button.conversation', {
         type: 'button',
@@ -123,8 +136,9 @@ export function renderList() {
       h('time.when', { datetime: activity(c) }, time(activity(c))),
       preview(c),
       h('span.badges', {},
+        muted ? h('span.muted-mark', { role: 'img', 'aria-label': 'Muted', title: 'Muted' }, '🔕') : null,
         mentions ? h('span.mention-badge', { 'aria-label': `${c.unread_mention_count} unread mention${c.unread_mention_count === 1 ? '' : 's'}` }, '@') : null,
-        unread ? h('span.badge', { 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)) : null)))
+        unread ? h(`span.badge${muted ? '.quiet' : ''}`, { 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)) : null)))
   }))
   renderHeader()
 }
@@ -135,6 +149,7 @@ function renderHeader() {
   $('#conv-title').textContent = title(c)
   $('#conv-avatar').replaceChildren(convAvatar(c))
   $('#group-settings').hidden = !c.is_group
+  $('#conv-menu').hidden = false
   const dot = $('#conv-dot')
   dot.hidden = c.is_group
   const online = isOnline(c)

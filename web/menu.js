@@ -1,6 +1,7 @@
 // A message's menu (from its "…" button on hover or focus, a long press, or a right click) and the reaction picker.
 import { setReply } from './composer.js'
 import { h } from './dom.js'
+import { markUnread } from './conversation-menu.js'
 import { confirmDelete, forwardMessage } from './message-dialogs.js'
 import { api, canPin, state } from './state.js'
 import { openThread } from './thread.js'
@@ -56,7 +57,7 @@ document.addEventListener('pointerdown', (e) => {
 }, true)
 
 /** A popup in the message's item, with arrow keys between its buttons and Esc to close. */
-function popup(item, opener, el, keys) {
+export function popup(item, opener, el, keys) {
   closePopup()
   current = { el, opener }
   opener.setAttribute('aria-expanded', 'true')
@@ -85,6 +86,7 @@ export function messageMenu(m, opener, { inThread = false } = {}) {
     inThread ? null : act('Reply in thread', () => openThread(m.thread_id ?? m.id)),
     act('Forward', () => forwardMessage(m, opener)),
     canPin(state.open) && !m.thread_id ? act(m.pinned_at ? 'Unpin' : 'Pin', () => pin(m)) : null,
+    !own && !inThread ? act('Mark as unread', () => markUnread(state.open, m)) : null,
     own && m.message_type === 'text' ? act('Edit', () => startEdit(m.id)) : null,
     own ? act('Delete', () => confirmDelete(m, opener)) : null)
   popup(item, opener, menu, { ArrowDown: 1, ArrowUp: -1 })

@@ -3,7 +3,8 @@ import { $, day, h, randomId, time } from './dom.js'
 import { showDialog } from './dialogs.js'
 import { summary } from './list.js'
 import { api, links, state, title, userName } from './state.js'
-import { jumpTo, upsert } from './view.js'
+import { jumpTo } from './history.js'
+import { upsert } from './view.js'
 
 /** A click on a preview shows the image at full size (up to the window's); a modified click opens a tab. */
 export function viewImage(e, m) {

@@ -23,6 +23,8 @@ export const state = {
   /** its messages, by id (thread replies too: they count for reading), and in seq order */
   messages: new Map(),
   hasOlder: false,
+  /** whether newer messages than the loaded ones exist: reading back from a search result */
+  hasNewer: false,
   /** conversation id → Map(user id → the highest seq they have read), from receipts and read frames */
   readers: new Map(),
   /** conversation id → highest seq I marked read */
@@ -34,6 +36,8 @@ export const state = {
   firstUnread: null,
   /** the open conversation's pinned messages, most recently pinned first */
   pins: [],
+  /** the list shows the archived conversations instead of the others */
+  showArchived: false,
 }
 
 export const nameOf = (u) => (u ? u.display_name || u.username : 'Someone')
@@ -41,6 +45,8 @@ export const userName = (id) => nameOf(state.users.get(id))
 export const others = (c) => c.participants.filter((p) => p.user.id !== state.me.id).map((p) => p.user)
 export const title = (c) => (c.is_group ? c.name : others(c).map(nameOf).join(', ') || 'Just you')
 export const isAdmin = (c) => c.participants.some((p) => p.user.id === state.me.id && p.role === 'admin')
+/** A conversation muted until a time still to come (the server gives a past time as null, but time goes on). */
+export const isMuted = (c) => !!c.muted_until && Date.parse(c.muted_until) > Date.now()
 /** Pins: anyone in a direct conversation, admins only in a group. */
 export const canPin = (c) => !c.is_group || isAdmin(c)
 export const sorted = () => [...state.messages.values()].sort((a, b) => a.seq - b.seq)

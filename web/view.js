@@ -9,6 +9,7 @@ import { applyConversation } from './events.js'
 import { api, links, nameOf, size, sorted, state, userName } from './state.js'
 import { richText } from './text.js'
 import { closeThread, openThread, threadChanged } from './thread.js'
+import { jumpTo } from './history.js'
 
 /** Consecutive messages of one sender closer than this are shown as one group. */
 const GROUP_MS = 5 * 60_000
@@ -41,6 +42,7 @@ export async function openConversation(id) {
   if (fresh) { applyConversation(c, fresh); renderList() }
   for (const m of page) state.messages.set(m.id, m)
   state.hasOlder = page.length === 50
+  state.hasNewer = false
   state.firstUnread = firstUnread(unread)
   renderMessages()
   const divider = $('#message-list .unread-divider')
@@ -64,47 +66,12 @@ export function closeConversation() {
   state.open = null
   closeThread()
   $('#composer').hidden = true
+  $('#conv-menu').hidden = true
   $('#pinned-bar').hidden = true
   $('#conv-title').textContent = 'Select a conversation'
   $('#conv-status').textContent = ''
   $('#message-list').replaceChildren()
   renderList()
-}
-
-export async function loadOlder() {
-  const c = state.open
-  const oldest = sorted()[0]
-  if (!c || !oldest || !state.hasOlder || state.loadingOlder) return false
-  state.loadingOlder = true
-  try {
-    const page = await api.get(`/conversations/${c.id}/messages?limit=50&before=${oldest.id}`)
-    await links.prefetch(page.map((m) => m.file_url))
-    if (state.open !== c) return false
-    for (const m of page) if (!state.messages.has(m.id)) state.messages.set(m.id, m)
-    state.hasOlder = page.length === 50
-    const box = $('#messages')
-    const fromBottom = box.scrollHeight - box.scrollTop
-    renderMessages()
-    box.scrollTop = box.scrollHeight - fromBottom
-    return true
-  } finally {
-    state.loadingOlder = false
-  }
-}
-$('#load-older').addEventListener('click', loadOlder)
-$('#messages').addEventListener('scroll', (e) => { if (e.target.scrollTop < 40) loadOlder() })
-
-/** Shows a message of the open conversation (loading older history until it is there), and marks it a moment. */
-export async function jumpTo(id) {
-  for (let i = 0; i < 20 && !state.messages.has(id) && state.hasOlder; i++) if (!(await loadOlder())) break
-  const el = document.querySelector(`#message-list [data-id="${CSS.escape(id)}"]`)
-  if (!el) return false
-  el.scrollIntoView({ block: 'center' })
-  el.classList.remove('highlight')
-  void el.offsetWidth
-  el.classList.add('highlight')
-  el.focus({ preventScroll: true })
-  return true
 }
 
 const ownMessages = () => sorted().filter((m) => m.sender_id === state.me.id && m.message_type !== 'system' && !m.is_deleted)
@@ -205,6 +172,7 @@ export function renderMessages() {
   }
   $('#message-list').replaceChildren(...items)
   $('#load-older').hidden = !state.hasOlder
+  $('#load-newer').hidden = !state.hasNewer
   renderReadBy()
 }
 
@@ -269,7 +237,11 @@ export function messageItem(m, { grouped = false, inThread = false } = {}) {
         ? h('video.media', { controls: true, preload: 'metadata', 'aria-label': name })
         : h('a.file', { download: name }, icon('file'), ` ${name}`, h('span.size', {}, ` ${size(m.file_size)}`))
     links.show(media, media.tagName === 'A' ? 'href' : 'src', m.file_url)
-    if (img) links.show(img, 'src', m.file_url)
+    if (img) {
+      // The preview in the list; the full image only in the viewer.
+      if (m.thumbnail_url) links.showPreview(img, m.file_url)
+      else links.show(img, 'src', m.file_url)
+    }
   }
   const meta = h('span.meta', {},
     m.pinned_at && !m.is_deleted ? h('span.pinned-mark', { title: `Pinned by ${userName(m.pinned_by)}`, 'aria-label': 'Pinned' }, icon('pin')) : null,
@@ -390,6 +362,12 @@ export function upsert(m, ready = false) {
   if (m.thread_id) {
     threadChanged(m)
     markRead()
+    return
+  }
+  // Reading further back (a search result): new messages are not next to what is shown. Mine brings the latest.
+  if (state.hasNewer) {
+    state.messages.delete(m.id)
+    if (m.sender_id === state.me.id) openConversation(m.conversation_id)
     return
   }
   const stick = nearBottom() || m.sender_id === state.me.id
