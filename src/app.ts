@@ -123,7 +123,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
 
   const users = new UsersService(db, app.openSessions)
   const conversations = new ConversationsService(db, { maxGroupSize: config.MAX_GROUP_SIZE })
-  const storage = createFileStorage(db, storageConfig(config))
+  const storage = await createFileStorage(db, storageConfig(config))
   app.addHook('onReady', () => storage.start())
   app.addHook('onClose', () => storage.close())
   const files = new FilesService(db, {
