@@ -1,9 +1,8 @@
 // The history phase of `npm run bench` (issue 14, "Speed"): `GET /conversations/{id}/messages?limit=100` in a
 // conversation of HISTORY_MESSAGES messages, each with 10 reactions and every tenth a reply (its quote read with
 // it), against one Parley instance doing nothing else. A page is one query; this measures what it costs.
-import http from 'node:http'
 import pg from 'pg'
-import { mintToken, percentile, round } from './lib.ts'
+import { authedGet, mintToken, percentile, round } from './lib.ts'
 import { startParley } from './systems.ts'
 
 export interface HistoryOptions {
@@ -32,14 +31,7 @@ export async function historyPhase(databaseUrl: string, opts: HistoryOptions) {
       `SELECT id FROM messages WHERE conversation_id = $1 AND seq % 997 = 0 ORDER BY seq`, [conversationId])
     await db.end()
     const token = mintToken(reader, session)
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-    const get = (path: string) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        http.get(`${sys.bases[0]}${path}`, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-          let body = ''
-          res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode!, body }))
-        }).on('error', reject)
-      })
+    const { get, close } = authedGet(sys.bases[0], token)
     // The newest page, then pages before random messages: what scrolling back does.
     const times: number[] = []
     for (let i = 0; i < opts.pages + 20; i++) {
@@ -52,7 +44,7 @@ export async function historyPhase(databaseUrl: string, opts: HistoryOptions) {
       if (page.length !== 100 || page.some((m) => m.reactions.length === 0)) throw new Error('history page: not 100 messages with reactions')
       if (i >= 20) times.push(ms) // the first twenty warm the instance
     }
-    agent.destroy()
+    close()
     times.sort((a, b) => a - b)
     const result = { messages: opts.messages, reactions_per_message: REACTIONS_PER_MESSAGE, pages: times.length, p50_ms: round(percentile(times, 50), 2), p95_ms: round(percentile(times, 95), 2) }
     opts.log(`history: a page of 100 messages, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms over ${result.pages} pages`)

@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHmac } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
-import type { RequestListener } from 'node:http'
+import http, { type RequestListener } from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -152,4 +152,17 @@ export function sendRoute(send: (room: string, content: string) => unknown): Req
       )
     })
   }
+}
+
+/** GETs of one instance as one user, over a single kept-alive connection: what one client scrolling or searching does. */
+export function authedGet(base: string, token: string) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const get = (path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http.get(`${base}${path}`, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode!, body }))
+      }).on('error', reject)
+    })
+  return { get, close: () => agent.destroy() }
 }

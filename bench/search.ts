@@ -11,11 +11,10 @@
 // events, no notifications; `DISABLE TRIGGER USER`, the table owner's equivalent of session_replication_role = replica,
 // which needs a superuser) and the search index built once at the end. The generated column is computed as on
 // any insert.
-import http from 'node:http'
 import pg from 'pg'
 import { createDatabase } from '../src/database.ts'
 import { pageQuery } from '../src/services/search.ts'
-import { mintToken, percentile, round } from './lib.ts'
+import { authedGet, mintToken, percentile, round } from './lib.ts'
 import { startParley } from './systems.ts'
 
 export interface SearchOptions {
@@ -68,14 +67,7 @@ export async function searchPhase(databaseUrl: string, opts: SearchOptions) {
     const world = await seed(db, opts)
     opts.log(`search: ${opts.messages} messages in ${opts.conversations} conversations seeded and indexed in ${((performance.now() - began) / 1000).toFixed(0)} s; the reader sees ${world.visible}`)
     const token = mintToken(world.reader, world.session)
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-    const get = (path: string) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        http.get(`${sys.bases[0]}${path}`, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-          let body = ''
-          res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode!, body }))
-        }).on('error', reject)
-      })
+    const { get, close } = authedGet(sys.bases[0], token)
     const rows = []
     for (const [kind, queries] of Object.entries(world.cases)) {
       for (const scope of ['all', 'one'] as const) {
@@ -99,7 +91,7 @@ export async function searchPhase(databaseUrl: string, opts: SearchOptions) {
         rows.push({ case: kind, scope: scope === 'all' ? `all ${MEMBER_OF} conversations` : 'the biggest one', queries: times.length, 'results/query': round(hits / times.length, 1), 'p50 ms': round(percentile(times, 50), 2), 'p95 ms': round(percentile(times, 95), 2), slowest: slowest.q })
       }
     }
-    agent.destroy()
+    close()
     console.log(`\nSearch: GET /search/messages?limit=20 over ${opts.messages} messages in ${opts.conversations} conversations; the reader is in ${MEMBER_OF} (${world.visible} messages), the biggest holding ${world.biggestSize}`)
     console.table(rows)
     const slowest = rows.reduce((a, b) => ((b['p95 ms'] ?? 0) > (a['p95 ms'] ?? 0) ? b : a))

@@ -1,7 +1,5 @@
 import t from 'tap'
-import { testDatabase } from './helper.ts'
-import { call, startServer } from './processes.ts'
-import { WsClient } from './ws-client.ts'
+import { call, startCluster } from './processes.ts'
 
 // Issue 15 across two real instances on one database: a member's own frames (conversation_updated for their
 // settings, read_state) and user_updated reach their sockets on the other instance; blocks hold there too.
@@ -15,20 +13,8 @@ const ENV = {
 }
 
 t.test('settings, read positions, profiles and blocks made on instance A reach sockets on instance B as they should', async (t) => {
-  const url = await testDatabase(t)
-  const [a, b] = await Promise.all([startServer(t, { ...ENV, DATABASE_URL: url }), startServer(t, { ...ENV, DATABASE_URL: url })])
-  const sockets: WsClient[] = []
-  t.teardown(() => sockets.forEach((s) => s.close()))
-  const open = async (base: string, token: string) => {
-    const s = await WsClient.open(base, token)
-    sockets.push(s)
-    return s
-  }
-  const user = async (name: string) => {
-    const res = await call(a.base, 'POST', '/auth/register', undefined, { username: `${name}_${process.pid}`, password: 'Passw0rd' })
-    return { token: res.body.access_token as string, id: res.body.user.id as string }
-  }
-  const [alice, bob, carol, stranger] = [await user('alice'), await user('bob'), await user('carol'), await user('stranger')]
+  const { a, b, open, user } = await startCluster(t, ENV)
+  const [alice, bob, carol, stranger] = [await user(a.base, 'alice'), await user(a.base, 'bob'), await user(a.base, 'carol'), await user(a.base, 'stranger')]
   const g = (await call(a.base, 'POST', '/conversations', alice.token, { is_group: true, name: 'Across', participant_ids: [bob.id, carol.id] })).body.id
   const msg = (await call(a.base, 'POST', '/messages', alice.token, { conversation_id: g, content: 'hello' })).body
   const [bobOnB, aliceOnB, carolOnB, strangerOnB] = [await open(b.base, bob.token), await open(b.base, alice.token), await open(b.base, carol.token), await open(b.base, stranger.token)]

@@ -1,8 +1,7 @@
 import pg from 'pg'
-import t from 'tap'
-import { testDatabase } from './helper.ts'
-import { call, startServer, stopServer } from './processes.ts'
-import { type Frame, WsClient } from './ws-client.ts'
+import t, { type Test } from 'tap'
+import { call, startCluster, stopServer } from './processes.ts'
+import type { Frame } from './ws-client.ts'
 
 // Two real instances (separate processes) on one real PostgreSQL: they share nothing else.
 
@@ -14,22 +13,7 @@ const ENV = {
   LISTENER_PROBE_INTERVAL: '500',
 }
 
-async function cluster(t: Parameters<typeof testDatabase>[0]) {
-  const url = await testDatabase(t)
-  const [a, b] = await Promise.all([startServer(t, { ...ENV, DATABASE_URL: url }), startServer(t, { ...ENV, DATABASE_URL: url })])
-  const sockets: WsClient[] = []
-  t.teardown(() => sockets.forEach((s) => s.close()))
-  const open = async (base: string, token: string) => {
-    const s = await WsClient.open(base, token)
-    sockets.push(s)
-    return s
-  }
-  const user = async (base: string, name: string) => {
-    const res = await call(base, 'POST', '/auth/register', undefined, { username: `${name}_${process.pid}`, password: 'Passw0rd' })
-    return { token: res.body.access_token as string, id: res.body.user.id as string }
-  }
-  return { a, b, open, user, url }
-}
+const cluster = (t: Test) => startCluster(t, ENV)
 
 const seqs = (frames: Frame[], conv: string) => frames.filter((f) => f.conversation_id === conv && f.seq !== undefined).map((f) => f.seq!)
 

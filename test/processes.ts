@@ -3,6 +3,8 @@ import { once } from 'node:events'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Test } from 'tap'
+import { testDatabase } from './helper.ts'
+import { WsClient } from './ws-client.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 // tap records coverage in child processes too, but these run src/ through tsx, whose transpiled
@@ -55,4 +57,25 @@ export async function call(base: string, method: string, url: string, token?: st
   })
   const text = await res.text()
   return { status: res.status, body: text ? JSON.parse(text) : undefined }
+}
+
+/**
+ * Two real instances on one fresh database; `open` gives a socket to either (closed when the test ends), `user`
+ * registers someone through either.
+ */
+export async function startCluster(t: Test, env: Record<string, string>) {
+  const url = await testDatabase(t)
+  const [a, b] = await Promise.all([startServer(t, { ...env, DATABASE_URL: url }), startServer(t, { ...env, DATABASE_URL: url })])
+  const sockets: WsClient[] = []
+  t.teardown(() => sockets.forEach((s) => s.close()))
+  const open = async (base: string, token: string) => {
+    const s = await WsClient.open(base, token)
+    sockets.push(s)
+    return s
+  }
+  const user = async (base: string, name: string) => {
+    const res = await call(base, 'POST', '/auth/register', undefined, { username: `${name}_${process.pid}`, password: 'Passw0rd' })
+    return { token: res.body.access_token as string, id: res.body.user.id as string }
+  }
+  return { a, b, open, user, url }
 }
