@@ -13,7 +13,7 @@
 // any insert.
 import pg from 'pg'
 import { createDatabase } from '../src/database.ts'
-import { pageQuery } from '../src/services/search.ts'
+import { pageQuery, shapeFor } from '../src/services/search-query.ts'
 import { authedGet, mintToken, percentile, round } from './lib.ts'
 import { startParley } from './systems.ts'
 
@@ -203,9 +203,11 @@ async function seed(db: pg.Client, opts: SearchOptions): Promise<World> {
 async function explain(databaseUrl: string, world: World, q: string, conversationId?: string): Promise<string> {
   const { db: kysely, pool } = createDatabase(databaseUrl, 1)
   try {
-    const compiled = pageQuery(kysely, world.reader, { q, limit: 20, conversation_id: conversationId }).compile()
+    const input = { q, limit: 20, conversation_id: conversationId }
+    const shape = await shapeFor(kysely, world.reader, input)
+    const compiled = pageQuery(kysely, world.reader, input, shape).compile()
     const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${compiled.sql}`, [...compiled.parameters])
-    return `q = ${q}\n${rows.map((r) => r['QUERY PLAN']).join('\n')}`
+    return `q = ${q}, shape ${shape}\n${rows.map((r) => r['QUERY PLAN']).join('\n')}`
   } finally {
     await kysely.destroy()
   }

@@ -18,6 +18,7 @@ import * as pinsAndForwards from './migrations/0015-pins-and-forwards.ts'
 import * as search from './migrations/0016-search.ts'
 import * as filePreviews from './migrations/0017-file-previews.ts'
 import * as blocksAndSettings from './migrations/0018-blocks-and-settings.ts'
+import * as monotonicMessageTimes from './migrations/0019-monotonic-message-times.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   '0016-search': search,
   '0017-file-previews': filePreviews,
   '0018-blocks-and-settings': blocksAndSettings,
+  '0019-monotonic-message-times': monotonicMessageTimes,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -602,3 +602,36 @@ t.test('a read racing a change of the reader’s membership completes', async (t
   t.equal(members.find((p: any) => p.user.id === bob.user.id).role, 'admin')
   await assertContiguous(t, db, team)
 })
+
+t.test("within a conversation a message's time never goes back, though its writer began first", async (t) => {
+  const { app, db, url } = await buildTestApp(t)
+  const alice = await register(app)
+  const team = await group(app, alice, [])
+  // A writer whose transaction began (now()) before another's, and that takes its seq after it.
+  const early = new pg.Client({ connectionString: url })
+  await early.connect()
+  t.teardown(() => early.end())
+  await early.query('BEGIN')
+  const began: Date = (await early.query('SELECT now() AS began')).rows[0].began
+  // Until the clock has moved on by more than the column's millisecond, so that the two times can differ.
+  while (Date.now() < began.getTime() + 5) await sleep(1)
+  const second = await send(app, alice, team, 'began second, sent second')
+  await early.query(`INSERT INTO messages (conversation_id, sender_id, message_type, content) VALUES ($1, $2, 'text', 'began first, sent third')`, [team, alice.user.id])
+  await early.query('COMMIT')
+  const third = await db.selectFrom('messages').select(['seq', 'created_at', 'updated_at']).where('conversation_id', '=', team).where('content', '=', 'began first, sent third').executeTakeFirstOrThrow()
+  t.ok(Number(third.seq) > second.seq, 'the early writer took the later seq')
+  t.ok(new Date(third.created_at) >= new Date(second.created_at), `and a time (${new Date(third.created_at).toISOString()}) no earlier than the message before it (${second.created_at}), not its transaction's start (${began.toISOString()})`)
+  t.same(third.updated_at, third.created_at, 'updated_at starts as created_at')
+
+  // A rename in a transaction that began before a message does not move the conversation's activity back.
+  await early.query('BEGIN')
+  const renameBegan: Date = (await early.query('SELECT now() AS began')).rows[0].began
+  while (Date.now() < renameBegan.getTime() + 5) await sleep(1)
+  const fourth = await send(app, alice, team, 'sent before the rename commits')
+  await early.query(`UPDATE conversations SET name = 'renamed' WHERE id = $1`, [team])
+  await early.query('COMMIT')
+  const conversation = await db.selectFrom('conversations').select('updated_at').where('id', '=', team).executeTakeFirstOrThrow()
+  t.ok(new Date(conversation.updated_at) >= new Date(fourth.created_at), "the conversation's activity stays at its latest message")
+  const fifth = await send(app, alice, team, 'after the rename')
+  t.ok(new Date(fifth.created_at) >= new Date(fourth.created_at), 'so the next message is no earlier either')
+})

@@ -102,3 +102,29 @@ t.test('a changed script runs again with every script after it, which may build 
   t.ok((await schemaOf(db)).some((i) => i.kind === 'view' && i.name === 'parley_served_events'), 'the view of a later script is there again')
   t.same(await schemaOf(db), want, 'the schema is whole')
 })
+
+t.test('0019 gives each message written out of time order the time of the latest message before it', async (t) => {
+  const { db } = createDatabase(await testDatabase(t), 2)
+  t.teardown(() => db.destroy())
+  await migrateToLatest(db)
+  const [user] = (await sql<{ id: string }>`INSERT INTO users (username, display_name, password_hash) VALUES ('m19', 'M', 'x') RETURNING id`.execute(db)).rows
+  const [conv] = (await sql<{ id: string }>`INSERT INTO conversations (is_group, name, created_by) VALUES (true, 'c', ${user.id}) RETURNING id`.execute(db)).rows
+  for (const content of ['one', 'two', 'three', 'four']) {
+    await sql`INSERT INTO messages (conversation_id, sender_id, message_type, content) VALUES (${conv.id}, ${user.id}, 'text', ${content})`.execute(db)
+  }
+  // As an older release could leave them: two, and three after it, earlier than one.
+  await sql`UPDATE messages SET created_at = CASE content WHEN 'one' THEN '2026-01-01T10:00:00Z' WHEN 'two' THEN '2026-01-01T09:00:00Z'
+    WHEN 'three' THEN '2026-01-01T09:30:00Z' ELSE '2026-01-01T11:00:00Z' END::timestamptz, updated_at = '2026-01-01T09:00:00Z'
+    WHERE conversation_id = ${conv.id}`.execute(db)
+  const { up } = await import('../db/migrations/0019-monotonic-message-times.ts')
+  await up(db)
+  const { rows } = await sql<{ content: string; created_at: Date; updated_at: Date }>`
+    SELECT content, created_at, updated_at FROM messages WHERE conversation_id = ${conv.id} ORDER BY seq`.execute(db)
+  t.same(rows.map((r) => [r.content, r.created_at.toISOString()]), [
+    ['one', '2026-01-01T10:00:00.000Z'],
+    ['two', '2026-01-01T10:00:00.000Z'],
+    ['three', '2026-01-01T10:00:00.000Z'],
+    ['four', '2026-01-01T11:00:00.000Z'],
+  ], 'times never decrease with seq, and a message already in order keeps its own')
+  t.same(rows.map((r) => r.updated_at >= r.created_at), [false, true, true, false], 'a moved message is no older than its new time; the others untouched')
+})

@@ -1,9 +1,11 @@
 // Message search (issue 15, point 1): GET /search/messages.
 import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import t from 'tap'
+import { chooseShape, type Cursor, pageQuery, type SearchInput, type Shape, shapeFor } from '../src/services/search-query.ts'
 import { assertError, buildTestApp, client, groupOf, register, sendAs, type Session } from './helper.ts'
 
-const { app } = await buildTestApp(t, { RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000' })
+const { app, db } = await buildTestApp(t, { RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000' })
 
 interface Hit { message: { id: string; conversation_id: string; sender_id: string; content: string; seq: number; created_at: string }; highlight: string }
 interface Answer { results: Hit[]; next_before: string | null }
@@ -176,4 +178,75 @@ t.test('validation: q of 1 to 200 characters, limit 1 to 50', async (t) => {
   }
   t.equal((await client(app, a).get(url({ q: 'x'.repeat(200), limit: 50 }))).statusCode, 200, '200 characters and 50 results are allowed')
   assertError(t, await client(app).get(url({ q: 'x' })), 401, 'UNAUTHORIZED')
+})
+
+t.test('both shapes of the statement find the same, and only what the caller may see', async (t) => {
+  const [a, b, leaver] = await users(3)
+  const g1 = await groupOf(app, a, [b, leaver])
+  const g2 = await groupOf(app, b, [a])
+  const g3 = await groupOf(app, leaver, [b])
+  const contentOf = new Map<string, string>()
+  const say = async (who: Session, g: string, content: string) => {
+    const m = await send(who, g, content)
+    contentOf.set(m.id, content)
+    return m
+  }
+  await say(a, g1, 'kiwi one')
+  await say(b, g1, 'kiwi two')
+  await say(leaver, g1, 'kiwi three')
+  t.equal((await client(app, b).delete(`/conversations/${g1}/messages`)).statusCode, 204)
+  await say(b, g2, 'kiwi four')
+  const gone = await say(a, g2, 'kiwi five')
+  t.equal((await client(app, a).delete(`/messages/${gone.id}`)).statusCode, 200)
+  await say(leaver, g3, 'kiwi six')
+  await say(a, g1, 'kiwi seven')
+  t.equal((await client(app, leaver).post(`/conversations/${g1}/leave`)).statusCode, 204)
+  await say(b, g2, 'kiwi eight')
+
+  const shapes: Shape[] = ['newest-per-conversation', 'matches-first']
+  /** Every page of a search in one shape, each page's contents. */
+  const pagesOf = async (shape: Shape, who: Session, input: SearchInput) => {
+    const pages: string[][] = []
+    let cursor: Cursor | undefined
+    // At most as many pages as there are messages: a cursor that stopped moving fails the test instead of hanging it.
+    for (let n = 0; n <= contentOf.size; n++) {
+      const rows = await pageQuery(db, who.user.id, input, shape, cursor).execute()
+      pages.push(rows.map((r) => contentOf.get(r.id) ?? 'not ours'))
+      if (rows.length < input.limit) return pages
+      const last = rows[rows.length - 1]
+      cursor = { created_at: new Date(last.created_at).toISOString(), conversation_id: last.conversation_id, seq: Number(last.seq) }
+    }
+    return pages
+  }
+  const cases: [string, Session, SearchInput, string[][]][] = [
+    ['a member of g1 and g2, in pages of 2', a, { q: 'kiwi', limit: 2 }, [['kiwi eight', 'kiwi seven'], ['kiwi four', 'kiwi three'], ['kiwi two', 'kiwi one'], []]],
+    ['one sender', a, { q: 'kiwi', limit: 10, sender_id: b.user.id }, [['kiwi eight', 'kiwi four', 'kiwi two']]],
+    ['one conversation, in pages of 3', a, { q: 'kiwi', limit: 3, conversation_id: g1 }, [['kiwi seven', 'kiwi three', 'kiwi two'], ['kiwi one']]],
+    ['after clearing g1, and in g3', b, { q: 'kiwi', limit: 10 }, [['kiwi eight', 'kiwi seven', 'kiwi six', 'kiwi four']]],
+    ['a former member of g1', leaver, { q: 'kiwi', limit: 10 }, [['kiwi six']]],
+    ['a phrase', a, { q: '"kiwi seven"', limit: 10 }, [['kiwi seven']]],
+    ['a prefix', b, { q: 'kiw', limit: 10, conversation_id: g2 }, [['kiwi eight', 'kiwi four']]],
+  ]
+  for (const [name, who, input, expected] of cases) {
+    for (const shape of shapes) t.same(await pagesOf(shape, who, input), expected, `${name}: ${shape}`)
+  }
+})
+
+t.test('the shape follows how many messages match', async (t) => {
+  t.equal(chooseShape(10, 0, 1_000_000, [100_000, 50, 50], 20), 'matches-first', 'a rare word: its few matches, read through the index')
+  t.equal(chooseShape(300_000, 0, 1_000_000, [100_000, 50, 50], 20), 'newest-per-conversation', 'a common word: each conversation newest first')
+  t.equal(chooseShape(500, 0, 1_000_000, [200, 50], 20), 'newest-per-conversation', 'small conversations are read whole, whatever the word')
+  t.equal(chooseShape(3_000, 0, 1_000_000, [100_000], 20), 'newest-per-conversation', 'a word in one message of 300')
+  t.equal(chooseShape(3_000, 1, 1_000_000, [100_000], 20), 'matches-first', 'the same candidates in a phrase match fewer messages')
+
+  // On this database, with the planner's own estimates: one conversation of 3,000 messages, each with "quince", one with "yuzu".
+  const [a] = await users(1)
+  const g = await groupOf(app, a, [])
+  await sql`INSERT INTO messages (conversation_id, sender_id, message_type, content)
+    SELECT ${g}, ${a.user.id}, 'text', CASE WHEN i = 1500 THEN 'quince yuzu' ELSE 'quince number ' || i END FROM generate_series(1, 3000) i`.execute(db)
+  await sql`ANALYZE messages`.execute(db)
+  t.equal(await shapeFor(db, a.user.id, { q: 'quince', limit: 20 }), 'newest-per-conversation')
+  t.equal(await shapeFor(db, a.user.id, { q: 'yuzu', limit: 20 }), 'matches-first')
+  t.same(await found(a, 'yuzu'), ['quince yuzu'], 'and each finds its page')
+  t.equal((await found(a, 'quince')).length, 20)
 })

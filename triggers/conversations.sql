@@ -4,7 +4,8 @@ CREATE OR REPLACE FUNCTION parley_conversations_before_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   NEW.last_seq := OLD.last_seq + 1;
-  NEW.updated_at := now();
+  -- Never back: a message's time is at least its conversation's last activity (parley_messages_before_insert).
+  NEW.updated_at := greatest(now(), OLD.updated_at);
   RETURN NEW;
 END
 $$;

@@ -67,13 +67,17 @@ LANGUAGE sql STABLE AS $$
   WHERE p.conversation_id = conv AND lower(u.username) = ANY (names) AND u.deleted_at IS NULL
 $$;
 
--- A new message takes the next seq of its conversation and marks the conversation active.
+-- A new message takes the next seq of its conversation and marks the conversation active. Its time is never
+-- before the conversation's last activity, so that within a conversation created_at never decreases with seq:
+-- now() is when the writer's transaction began, and a writer that began first can take its seq second. Search
+-- reads a conversation newest first by seq and merges conversations by time (src/services/search-query.ts).
 CREATE OR REPLACE FUNCTION parley_messages_before_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE conversations SET last_seq = last_seq + 1, updated_at = now()
+  UPDATE conversations SET last_seq = last_seq + 1, updated_at = greatest(now(), updated_at)
   WHERE id = NEW.conversation_id
-  RETURNING last_seq INTO NEW.seq;
+  RETURNING last_seq, updated_at INTO NEW.seq, NEW.created_at;
+  NEW.updated_at := NEW.created_at;
   RETURN NEW;
 END
 $$;

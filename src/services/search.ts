@@ -1,18 +1,12 @@
-import { type RawBuilder, sql } from 'kysely'
+import { sql } from 'kysely'
 import type { DB } from '../database.ts'
 import { notFound } from '../errors.ts'
-import type { Message } from '../schemas/messages.ts'
 import type { SearchHit } from '../schemas/search.ts'
 import type { ConversationsService } from './conversations.ts'
 import { messageJson, type MessagesService } from './messages.ts'
+import { CONFIG, pageQuery, type SearchInput, shapeFor, tsquery } from './search-query.ts'
 
-export interface SearchInput {
-  q: string
-  conversation_id?: string
-  sender_id?: string
-  before?: string
-  limit: number
-}
+export type { SearchInput } from './search-query.ts'
 
 // ts_headline wraps matches in OPEN and CLOSE and escapes nothing; it also drops whatever its parser takes for an
 // HTML tag (`<script>`), which in a chat message is text. So before it runs, the content's own OPEN and CLOSE are
@@ -23,7 +17,6 @@ const CLOSE = '\uE001'
 const LT = '\uE002'
 const GT = '\uE003'
 const HEADLINE_OPTIONS = `StartSel=${OPEN}, StopSel=${CLOSE}, MaxWords=35, MinWords=15`
-const CONFIG = sql`'parley_search'::regconfig`
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
@@ -35,44 +28,6 @@ export function markHighlight(passage: string): string {
     .replaceAll(CLOSE, '</mark>')
     .replaceAll(LT, '&lt;')
     .replaceAll(GT, '&gt;')
-}
-
-/**
- * Whether the last word of a query is still being typed and should match as a prefix ("hel" finds "hello"):
- * not inside an unclosed quote nor at the end of a phrase, not an excluded `-word`, not the operator `or`,
- * and ending in a letter or digit (a word followed by punctuation is finished).
- */
-export function prefixesLastWord(q: string): boolean {
-  if ((q.match(/"/g) ?? []).length % 2 === 1) return false
-  const last = q.trimEnd().split(/\s+/).pop() ?? ''
-  return !last.startsWith('-') && !/^or$/i.test(last) && /[\p{L}\p{N}]$/u.test(last)
-}
-
-/**
- * The query as PostgreSQL parses it: websearch_to_tsquery (words, "phrases", -excluded, OR), with the last
- * lexeme made a prefix (`:*`) when the last word is being typed. The last lexeme of the parsed text is that
- * word's (websearch keeps the order of the words). Every function here is immutable, so the planner folds the
- * whole expression into a constant and can use the column's statistics for it.
- */
-function tsquery(q: string): RawBuilder<unknown> {
-  const parsed = sql`websearch_to_tsquery(${CONFIG}, ${q})`
-  return prefixesLastWord(q) ? sql`regexp_replace(${parsed}::text, '''$', ''':*')::tsquery` : parsed
-}
-
-type Cursor = Pick<Message, 'created_at' | 'conversation_id' | 'seq'>
-
-/** The page's keys: the search itself, which the bench also runs under EXPLAIN ANALYZE (bench/search.ts). */
-export function pageQuery(db: DB, userId: string, input: SearchInput, cursor?: Cursor) {
-  let page = db
-    .selectFrom('messages as m')
-    .innerJoin('participants as p', (j) => j.onRef('p.conversation_id', '=', 'm.conversation_id').on('p.user_id', '=', userId))
-    .select(['m.id', 'm.created_at', 'm.conversation_id', 'm.seq'])
-    .where(sql<boolean>`m.search @@ ${tsquery(input.q)}`)
-    .whereRef('m.seq', '>', 'p.cleared_seq')
-  if (input.conversation_id !== undefined) page = page.where('m.conversation_id', '=', input.conversation_id)
-  if (input.sender_id !== undefined) page = page.where('m.sender_id', '=', input.sender_id)
-  if (cursor) page = page.where(sql<boolean>`(m.created_at, m.conversation_id, m.seq) < (${cursor.created_at}::timestamptz, ${cursor.conversation_id}::uuid, ${cursor.seq}::bigint)`)
-  return page.orderBy('m.created_at', 'desc').orderBy('m.conversation_id', 'desc').orderBy('m.seq', 'desc').limit(input.limit)
 }
 
 /**
@@ -93,7 +48,7 @@ export class SearchService {
     // As in a history page, a cursor from another conversation than the one searched is not found.
     if (cursor && input.conversation_id !== undefined && cursor.conversation_id !== input.conversation_id) throw notFound('message')
     const query = tsquery(input.q)
-    const page = pageQuery(this.db, userId, input, cursor)
+    const page = pageQuery(this.db, userId, input, await shapeFor(this.db, userId, input), cursor)
     // The JSON and the headline (the costly part) only for the page, once it is chosen.
     const rows = await this.db
       .selectFrom(page.as('page'))
