@@ -120,3 +120,28 @@ t.test('the blocked user gets neither the presence nor the typing of the blocker
   await again.next((f) => f.type === 'typing_indicator' && f.data.user_id === alice.user.id)
   t.pass('unblocked: typing reaches him again')
 })
+
+t.test('a block made or lifted while both are online: each side is told at once, the blocked one sees the blocker go offline', async (t) => {
+  const { app, open } = await buildLiveApp(t)
+  const [alice, bob, carol] = [await register(app), await register(app), await register(app)]
+  await groupOf(app, alice, [bob, carol])
+  const [wb, wc] = [await open(bob), await open(carol)]
+  const [wa, wa2] = [await open(alice), await open(alice)]
+  await wb.next((f) => f.type === 'presence' && f.data.user_id === alice.user.id && f.data.is_online)
+  const profileOf = (userId: string) => (f: any) => f.type === 'user_updated' && f.data.id === userId
+
+  t.equal((await client(app, alice).post(`/users/${bob.user.id}/block`)).statusCode, 204)
+  t.match((await wb.next(profileOf(alice.user.id))).data, { id: alice.user.id, is_online: false, last_seen: null, is_blocked: false },
+    'bob is told alice is offline to him (his view of her: no presence)')
+  for (const [name, ws] of [['the device that blocked', wa], ['her other device', wa2]] as const) {
+    t.match((await ws.next(profileOf(bob.user.id))).data, { id: bob.user.id, is_blocked: true, is_online: true }, `${name} learns is_blocked`)
+  }
+  await wc.sync()
+  t.notOk(wc.frames.some((f) => f.type === 'user_updated'), 'carol, who is in neither side, hears nothing')
+
+  t.equal((await client(app, alice).delete(`/users/${bob.user.id}/block`)).statusCode, 204)
+  // (next() finds the first frame that matches: these look for the second one.)
+  t.match((await wb.next((f) => profileOf(alice.user.id)(f) && f.data.is_online)).data, { is_online: true, is_blocked: false }, 'unblocked: bob sees her online again, at once')
+  t.match((await wa2.next((f) => profileOf(bob.user.id)(f) && !f.data.is_blocked)).data, { id: bob.user.id, is_online: true }, "and alice's devices see the block lifted")
+  t.equal(wb.count(profileOf(alice.user.id)), 2, 'one frame to bob for each change')
+})

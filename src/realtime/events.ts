@@ -13,11 +13,12 @@ export interface ConversationEvent {
 
 /**
  * An ephemeral notification, never stored, no seq: typing, presence, an account deleted, sessions ended; a
- * profile changed (`user_updated`, from triggers/users.sql); one member's own read position (`read_state`) or
- * settings of a conversation (`conversation_settings`), for that member's sockets only.
+ * profile changed (`user_updated`) or a block made or lifted (`block_changed`), from triggers/users.sql; one
+ * member's own read position (`read_state`) or settings of a conversation (`conversation_settings`), for that
+ * member's sockets only.
  */
 export interface EphemeralEvent {
-  type: 'typing_indicator' | 'presence' | 'account_deleted' | 'session_ended' | 'user_updated' | 'read_state' | 'conversation_settings'
+  type: 'typing_indicator' | 'presence' | 'account_deleted' | 'session_ended' | 'user_updated' | 'block_changed' | 'read_state' | 'conversation_settings'
   [key: string]: unknown
 }
 

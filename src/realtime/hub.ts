@@ -197,7 +197,7 @@ export class Hub {
   }
 
   private onEphemeral(e: EphemeralEvent): void {
-    if (e.type === 'presence' || e.type === 'user_updated') return this.userFanout.push(e)
+    if (e.type === 'presence' || e.type === 'user_updated' || e.type === 'block_changed') return this.userFanout.push(e)
     if (e.type === 'account_deleted') {
       for (const conn of this.users.get(e.user_id as string)?.conns ?? []) conn.close(CLOSE.UNAUTHORIZED, 'account deleted')
       return

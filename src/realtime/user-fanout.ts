@@ -28,7 +28,8 @@ class Blocks {
  * users reconnecting elsewhere all at once), so the changes of one turn of the event loop are answered
  * together: one query for the conversations of every user who changed and one for the blocks among them, then
  * the hub's own map of local members, so that the cost follows the changes, not the changes times the sockets
- * held here. Whom a user blocks gets neither their presence nor, in their profile, their presence.
+ * held here. Whom a user blocks gets neither their presence nor, in their profile, their presence; a block made
+ * or lifted (`block_changed`) sends each of the two the other's profile as they now see it.
  */
 export class UserFanout {
   private batch: EphemeralEvent[] = []
@@ -61,14 +62,17 @@ export class UserFanout {
   }
 
   private async deliver(batch: EphemeralEvent[]): Promise<void> {
-    const users = [...new Set(batch.map((e) => e.user_id as string))]
-    const profiles = [...new Set(batch.filter((e) => e.type === 'user_updated').map((e) => e.user_id as string))]
+    const pairs = batch.filter((e) => e.type === 'block_changed').map((e) => [e.blocker_id as string, e.blocked_id as string])
+    const changes = batch.filter((e) => e.type !== 'block_changed')
+    const users = [...new Set(changes.map((e) => e.user_id as string))]
+    const everyone = [...new Set([...users, ...pairs.flat()])]
+    const profiles = [...new Set([...changes.filter((e) => e.type === 'user_updated').map((e) => e.user_id as string), ...pairs.flat()])]
     // A batch whose look-ups fail is dropped whole (as before blocks, when nobody could be found): better no
     // presence than a blocker's presence to the one they block.
     const found = await Promise.all([
-      this.db.selectFrom('participants').select(['user_id', 'conversation_id']).where('user_id', 'in', users).execute(),
+      users.length === 0 ? [] : this.db.selectFrom('participants').select(['user_id', 'conversation_id']).where('user_id', 'in', users).execute(),
       this.db.selectFrom('blocks').select(['blocker_id', 'blocked_id'])
-        .where((eb) => eb.or([eb('blocker_id', 'in', users), eb('blocked_id', 'in', users)])).execute(),
+        .where((eb) => eb.or([eb('blocker_id', 'in', everyone), eb('blocked_id', 'in', everyone)])).execute(),
       // Read as they are now, after the change committed: the one shape of a public User is the service's.
       profiles.length === 0 ? [] : this.db.selectFrom('users').selectAll().where('id', 'in', profiles).execute(),
     ]).catch(() => undefined)
@@ -82,7 +86,14 @@ export class UserFanout {
     }
     const blocks = new Blocks(blockRows)
     const profileOf = new Map(profileRows.map((u) => [u.id, u]))
-    for (const e of batch) {
+    /** `user`'s profile to `recipient`, as GET /users/{id} shows it to them now. */
+    const profileFor = (user: string, recipient: string): [Frame, string] | undefined => {
+      const row = profileOf.get(user)
+      if (!row) return undefined
+      const frame: Frame = { type: 'user_updated', data: toPublicUser(row, { isBlocked: blocks.has(recipient, user), seesPresence: !blocks.has(user, recipient) }) }
+      return [frame, JSON.stringify(frame)]
+    }
+    for (const e of changes) {
       const userId = e.user_id as string
       const recipients = new Set<string>()
       for (const conv of conversationsOf.get(userId) ?? []) for (const member of this.local.members(conv) ?? []) recipients.add(member)
@@ -93,21 +104,23 @@ export class UserFanout {
         for (const r of recipients) if (!blocks.has(userId, r)) this.local.sendToUser(r, frame, text)
         continue
       }
-      const row = profileOf.get(userId)
-      if (!row) continue
       // The user's own other devices hear of it too.
       recipients.add(userId)
       // At most three versions: blocked by the recipient, blocking the recipient, neither.
-      const texts = new Map<string, [Frame, string]>()
+      const texts = new Map<string, [Frame, string] | undefined>()
       for (const r of recipients) {
-        const view = { isBlocked: blocks.has(r, userId), seesPresence: !blocks.has(userId, r) }
-        const key = `${view.isBlocked}:${view.seesPresence}`
-        let version = texts.get(key)
-        if (!version) {
-          const frame: Frame = { type: 'user_updated', data: toPublicUser(row, view) }
-          texts.set(key, (version = [frame, JSON.stringify(frame)]))
-        }
-        this.local.sendToUser(r, version[0], version[1])
+        const key = `${blocks.has(r, userId)}:${blocks.has(userId, r)}`
+        if (!texts.has(key)) texts.set(key, profileFor(userId, r))
+        const version = texts.get(key)
+        if (version) this.local.sendToUser(r, version[0], version[1])
+      }
+    }
+    // Each side of a block made or lifted sees the other anew: the blocked the blocker's presence (or none), the
+    // blocker's devices `is_blocked`. They need share no conversation: either may have the other's profile open.
+    for (const [blocker, blocked] of pairs) {
+      for (const [user, recipient] of [[blocker, blocked], [blocked, blocker]]) {
+        const version = profileFor(user, recipient)
+        if (version) this.local.sendToUser(recipient, version[0], version[1])
       }
     }
   }
