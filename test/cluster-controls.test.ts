@@ -34,6 +34,8 @@ t.test('settings, read positions, profiles and blocks made on instance A reach s
 
   // Carol blocks alice on A; on B, alice no longer hears carol type or come and go.
   await call(a.base, 'POST', `/users/${alice.id}/block`, carol.token)
+  t.match((await aliceOnB.next((f) => f.type === 'user_updated' && f.data.id === carol.id)).data, { is_online: false, last_seen: null },
+    'blocked on A: alice on B is told at once that she no longer sees carol online')
   carolOnB.send({ type: 'typing', conversation_id: g, is_typing: true })
   await bobOnB.next((f) => f.type === 'typing_indicator' && f.data.user_id === carol.id)
   await aliceOnB.sync()
