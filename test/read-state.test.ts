@@ -68,3 +68,17 @@ t.test("a read over REST or the read frame reaches the reader's other sockets as
   await wa.sync()
   t.notOk(wa.frames.some((f) => f.type === 'read_state'), 'the sender gets message_read, never read_state')
 })
+
+t.test("clearing a conversation's history reads it: the member's other devices follow", async (t) => {
+  const { app, open } = await buildLiveApp(t)
+  const [alice, bob] = [await register(app), await register(app)]
+  const g = await groupOf(app, alice, [bob])
+  await sendAs(app, alice, g, 'one @' + bob.user.username)
+  await sendAs(app, alice, g, 'two')
+  const [laptop, wa] = [await open(bob), await open(alice)]
+  t.equal((await client(app, bob).delete(`/conversations/${g}/messages`)).statusCode, 204)
+  t.same((await laptop.next(readState(g))).data, { conversation_id: g, last_read_message_id: null, unread_count: 0, unread_mention_count: 0 },
+    'nothing left to read, no mention, and no message to point at')
+  await wa.sync()
+  t.notOk(wa.frames.some((f) => f.type === 'read_state'), 'the others are not told')
+})

@@ -3,6 +3,7 @@ import type { Database } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import type { Conversation, Participant } from '../schemas/conversations.ts'
 import type { Message } from '../schemas/messages.ts'
+import { notifyEphemeral } from '../realtime/events.ts'
 import type { ReadState } from '../realtime/protocol.ts'
 import { toPublicUser } from './users.ts'
 
@@ -125,4 +126,10 @@ export async function readStateOf(db: DB, conversationId: string, userId: string
     .where('p.conversation_id', '=', conversationId)
     .where('p.user_id', '=', userId)
     .executeTakeFirst()
+}
+
+/** Tells the member's sockets, on every instance and once committed, where their read position is now. */
+export async function announceReadState(trx: DB, conversationId: string, userId: string): Promise<void> {
+  const state = await readStateOf(trx, conversationId, userId)
+  if (state) await notifyEphemeral(trx, { type: 'read_state', user_id: userId, ...state })
 }

@@ -7,7 +7,7 @@ import type { SystemEvent } from '../schemas/messages.ts'
 import { notifyEphemeral } from '../realtime/events.ts'
 import { blockedError } from './blocks.ts'
 import { fileIdOf, fileUrl } from './files.ts'
-import { type ConversationFilter, loadConversations } from './conversation-view.ts'
+import { announceReadState, type ConversationFilter, loadConversations } from './conversation-view.ts'
 
 type Trx = Transaction<Database>
 type Role = 'admin' | 'member'
@@ -283,17 +283,20 @@ export class ConversationsService {
     return target.display_name
   }
 
-  /** Hides everything up to now from this member only; nobody else sees a change. */
+  /** Hides everything up to now from this member only; nobody else sees a change, and their devices see it read. */
   async clearHistory(conversationId: string, userId: string): Promise<void> {
     await this.membership(conversationId, userId)
-    await this.db
-      .updateTable('participants as p')
-      .from('conversations as c')
-      .set({ cleared_seq: sql`c.last_seq`, last_read_seq: sql`greatest(p.last_read_seq, c.last_seq)` })
-      .whereRef('c.id', '=', 'p.conversation_id')
-      .where('p.conversation_id', '=', conversationId)
-      .where('p.user_id', '=', userId)
-      .execute()
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('participants as p')
+        .from('conversations as c')
+        .set({ cleared_seq: sql`c.last_seq`, last_read_seq: sql`greatest(p.last_read_seq, c.last_seq)` })
+        .whereRef('c.id', '=', 'p.conversation_id')
+        .where('p.conversation_id', '=', conversationId)
+        .where('p.user_id', '=', userId)
+        .execute()
+      await announceReadState(trx, conversationId, userId)
+    })
   }
 
   /** Typing is ephemeral: announced to the live layer, never stored. */

@@ -4,20 +4,13 @@ import type { DB } from '../database.ts'
 import { badRequest, forbidden, notFound } from '../errors.ts'
 import { mentionNames } from '../mentions.ts'
 import { DELETED_CONTENT, type Edit, type Message, type Receipt } from '../schemas/messages.ts'
-import { notifyEphemeral } from '../realtime/events.ts'
 import { blockedBetween, blockedError } from './blocks.ts'
-import { readStateOf } from './conversation-view.ts'
+import { announceReadState } from './conversation-view.ts'
 import type { ConversationsService } from './conversations.ts'
 import type { FilesService } from './files.ts'
 import type { MessageWriter } from './message-writer.ts'
 
 const messageNotFound = () => notFound('message')
-
-/** Tells the member's sockets, on every instance and once committed, where their read position is now. */
-async function announceReadState(trx: DB, conversationId: string, userId: string): Promise<void> {
-  const state = await readStateOf(trx, conversationId, userId)
-  if (state) await notifyEphemeral(trx, { type: 'read_state', user_id: userId, ...state })
-}
 
 // Messages leave the database through parley_message_json (triggers/messages.sql), the function that
 // also builds the event log's payloads, so a REST answer and a live event can never disagree.
