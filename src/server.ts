@@ -61,7 +61,11 @@ export async function start(config: Config) {
   await app.listen({ port: config.PORT, host: config.HOST })
   const { port } = app.server.address() as { port: number }
   const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`
-  app.log.info(`Parley is up: API docs at ${base}/docs (database: ${embedded ? `embedded, data in ${path.resolve(config.DATA_DIR)}` : 'DATABASE_URL'})`)
+  const database = embedded ? `embedded, data in ${path.resolve(config.DATA_DIR)}` : 'DATABASE_URL'
+  app.log.info(`Parley is up: API docs at ${base}/docs (database: ${database})`)
+  // The same for a person at a terminal, who should not have to dig a URL out of a JSON line. On stderr, so that
+  // stdout stays one JSON object a line for whatever collects the logs.
+  process.stderr.write(`\nParley is running.\n  Web client: ${base}/\n  API docs:   ${base}/docs\n  Database:   ${database}\n\n`)
   // Not an onClose hook: those run last-registered first, and the app's own (presence) still need the pool.
   const close = async () => {
     await app.close()

@@ -14,7 +14,10 @@ export const BASE_ENV = { PATH: process.env.PATH, _TAPJS_PROCESSINFO_COVERAGE_: 
 export interface Instance {
   proc: ChildProcess
   base: string
+  /** stdout: the JSON log, a line each. */
   logs: string[]
+  /** stderr: what is written for a person (the start-up lines, a fatal message). */
+  stderr: string[]
 }
 
 /** Runs the real entry point (what `npm start` runs) and resolves with its base URL once it says so. */
@@ -28,17 +31,17 @@ export async function startServer(t: Test, env: Record<string, string>): Promise
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
   })
   const logs: string[] = []
+  const stderr: string[] = []
   const base = await new Promise<string>((resolve, reject) => {
-    proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${logs.join('\n')}`)))
-    for (const stream of [proc.stdout!, proc.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        logs.push(line)
-        const m = /API docs at (http:\/\/\S+)\/docs/.exec(line)
-        if (m) resolve(m[1])
-      })
-    }
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${[...logs, ...stderr].join('\n')}`)))
+    createInterface({ input: proc.stderr! }).on('line', (line) => stderr.push(line))
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      logs.push(line)
+      const m = /API docs at (http:\/\/\S+)\/docs/.exec(line)
+      if (m) resolve(m[1])
+    })
   })
-  return { proc, base, logs }
+  return { proc, base, logs, stderr }
 }
 
 export async function stopServer(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

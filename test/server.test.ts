@@ -81,7 +81,8 @@ async function npmStart(t: Test, opts: { ownGroup?: boolean; command?: string[] 
     for (const stream of [npm.stdout!, npm.stderr!]) {
       stream.setEncoding('utf8').on('data', (chunk: string) => {
         output.push(chunk)
-        if (/API docs at/.test(output.join(''))) resolve()
+        // Up: the JSON log line and, for a person at a terminal, the plain one.
+        if (/API docs at/.test(output.join('')) && /^ {2}API docs: +http\S+\/docs$/m.test(output.join(''))) resolve()
       })
     }
   })
@@ -95,7 +96,9 @@ async function npmStart(t: Test, opts: { ownGroup?: boolean; command?: string[] 
 }
 
 t.test('SIGTERM to `npm start` alone, as a process manager sends it, stops the server and its database', async (t) => {
-  const { npm, output, server, postmaster } = await npmStart(t)
+  const { npm, output, server, postmaster, base } = await npmStart(t)
+  const lines = output.join('').split('\n')
+  t.ok(lines.includes(`  Web client: ${base}/`) && lines.includes(`  API docs:   ${base}/docs`), 'the URLs as plain text, each on a line of its own')
   const exited = once(npm, 'exit')
   npm.kill('SIGTERM')
   const [code] = await exited

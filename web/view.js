@@ -210,6 +210,18 @@ function reactionChips(m) {
 }
 
 /** The member usernames a message mentions, lower-cased, with their ids. */
+
+/**
+ * The box an image will fill, before it loads (the Message says its size): the list does not jump when it
+ * arrives, and a conversation opened at its newest message stays there. As `.media img` in the CSS bounds it,
+ * and never wider than the preview itself (at most 480×480, never enlarged).
+ */
+function reserveSize(img, m) {
+  if (!m.width || !m.height) return
+  const natural = m.width * Math.min(1, 480 / m.width, 480 / m.height)
+  img.style.aspectRatio = `${m.width} / ${m.height}`
+  img.style.width = `min(18rem, 70vw, ${((14 * m.width) / m.height).toFixed(3)}rem, ${natural.toFixed(1)}px)`
+}
 function mentioned(m) {
   const map = new Map()
   for (const id of m.mentions ?? []) {
@@ -238,6 +250,7 @@ export function messageItem(m, { grouped = false, inThread = false } = {}) {
         : h('a.file', { download: name }, icon('file'), ` ${name}`, h('span.size', {}, ` ${size(m.file_size)}`))
     links.show(media, media.tagName === 'A' ? 'href' : 'src', m.file_url)
     if (img) {
+      reserveSize(img, m)
       // The preview in the list; the full image only in the viewer.
       if (m.thumbnail_url) links.showPreview(img, m.file_url)
       else links.show(img, 'src', m.file_url)
