@@ -7,7 +7,9 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { asyncapiDocument, asyncapiYaml } from '../src/realtime/asyncapi.ts'
 import { CLOSE_CODES, ClientFrame, ServerFrame } from '../src/realtime/protocol.ts'
-import { buildTestApp } from './helper.ts'
+import WebSocket from 'ws'
+import { buildLiveApp, buildTestApp, register } from './helper.ts'
+import { WsClient } from './ws-client.ts'
 
 const committed = await readFile(new URL('../asyncapi.yaml', import.meta.url), 'utf8')
 const titles = (union: { anyOf: unknown[] }) => union.anyOf.map((s) => (s as { title: string }).title)
@@ -39,7 +41,7 @@ t.test('asyncapi.yaml is a valid AsyncAPI 3.0.0 document of the whole protocol',
   t.ok(events.messages().all().some((m) => m.id() === 'conversation_updated_own'), 'both forms of conversation_updated are listed')
 
   const schemes = doc.securitySchemes().all().map((s) => [s.type(), s.in(), s.name()])
-  t.same(schemes, [['httpApiKey', 'query', 'token'], ['httpApiKey', 'header', 'Sec-WebSocket-Protocol']], 'the token in the query or the subprotocol')
+  t.same(schemes, [['httpApiKey', 'query', 'token'], ['httpApiKey', 'header', 'Sec-WebSocket-Protocol'], ['http', undefined, undefined]], 'the token in the query, the subprotocol or the header')
   t.same((ws.extensions().get('x-close-codes')!.value() as Array<{ code: number }>).map((c) => c.code), [4401, 1008, 4008, 1009, 1001])
   t.match(ws.description(), /\| 4401 \|/, 'the close codes are in the description too')
 
@@ -69,6 +71,36 @@ t.test('GET /asyncapi.yaml serves the committed document, linked from the OpenAP
   const spec = (await app.inject('/openapi.json')).json()
   t.match(spec.info.description, /\(\/asyncapi\.yaml\)/, 'a link in the OpenAPI info.description, shown at the top of /docs')
   t.notOk('/asyncapi.yaml' in spec.paths, 'the route itself is hidden from the OpenAPI document')
+})
+
+t.test('each way of passing the token that the document names works: a valid token opens the socket, a bad one closes it with 4401', async (t) => {
+  const { app, base } = await buildLiveApp(t)
+  const alice = await register(app)
+  const { document } = await new Parser().parse(committed)
+  const url = `${base.replace(/^http/, 'ws')}/ws`
+  const connect: Record<string, (token: string) => WebSocket> = {
+    'httpApiKey query token': (token) => new WebSocket(`${url}?token=${token}`),
+    // The scheme names the header; its description says what goes in it.
+    'httpApiKey header Sec-WebSocket-Protocol': (token) => new WebSocket(url, [`bearer.${token}`]),
+    'http bearer': (token) => new WebSocket(url, { headers: { authorization: `Bearer ${token}` } }),
+  }
+  const schemes = document!.servers().get('local')!.security().flatMap((req) => req.all().map((r) => r.scheme()))
+  t.equal(schemes.length, 3)
+  for (const scheme of schemes) {
+    const key = [scheme.type(), scheme.type() === 'http' ? scheme.scheme() : `${scheme.in()} ${scheme.name()}`].join(' ')
+    t.ok(connect[key], `the test knows how to use ${key}`)
+    for (const [token, opens] of [[alice.token, true], ['not-a-token', false]] as const) {
+      const socket = connect[key](token)
+      const ws = new WsClient(socket)
+      t.teardown(() => ws.close())
+      // A refused token opens too, and is closed then: a browser cannot read an HTTP status of an upgrade.
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
+      if (opens) {
+        await ws.sync()
+        t.equal(ws.closed, undefined, `${key}: a valid token opens the socket`)
+      } else t.equal((await ws.closedWith()).code, 4401, `${key}: a bad one is closed with 4401`)
+    }
+  }
 })
 
 t.test('docs/PROTOCOL.md names every frame and every close code', async (t) => {

@@ -45,8 +45,8 @@ function message(frame: FrameSchema): Json {
 }
 
 const connecting = `Open \`GET /ws\` on any instance with an access token (\`POST /auth/login\`), in the query
-(\`/ws?token=<access_token>\`) or as the subprotocol \`bearer.<access_token>\` (which the server selects, as
-browsers require). A missing, bad or expired token, or one of an ended session: the socket opens and is closed at
+(\`/ws?token=<access_token>\`), as the subprotocol \`bearer.<access_token>\` (which the server selects, as
+browsers require) or, from a client that can set headers, as \`Authorization: Bearer <access_token>\`. A missing, bad or expired token, or one of an ended session: the socket opens and is closed at
 once with 4401. The socket lives no longer than its token, unless an \`auth\` frame brings a fresh one of the same
 session.
 
@@ -62,6 +62,29 @@ ${CLOSE_CODES.map((c) => `| ${c.code} | ${c.meaning} | ${c.then} |`).join('\n')}
 
 The prose, with a worked example: docs/PROTOCOL.md.`
 
+const channel = { $ref: '#/channels/ws' }
+const inChannel = (frame: FrameSchema) => ({ $ref: `#/channels/ws/messages/${frame.title}` })
+
+/** Each client frame is an operation the server receives, answered (its reply) by the frames of ANSWERS. */
+function operations(): Record<string, Json> {
+  const answers = new Set<string>(Object.values(ANSWERS).flat())
+  const ops: Record<string, Json> = {}
+  for (const frame of clientFrames) {
+    const type = frame.properties.type.const as ClientFrame['type']
+    const replies = serverFrames.filter((f) => (ANSWERS[type] as string[]).includes(f.properties.type.const))
+    ops[type] = {
+      action: 'receive', channel, summary: frame.description, messages: [inChannel(frame)],
+      ...(replies.length > 0 && { reply: { channel, messages: replies.map(inChannel) } }),
+    }
+  }
+  ops.events = {
+    action: 'send', channel,
+    summary: 'Live events: of the conversations you are in, of the people you share one with, and your own',
+    messages: serverFrames.filter((f) => !answers.has(f.properties.type.const)).map(inChannel),
+  }
+  return ops
+}
+
 /** The AsyncAPI document, as an object. It describes the server: it receives client frames and sends server frames. */
 export function asyncapiDocument(): Json {
   const all = [...clientFrames, ...serverFrames]
@@ -70,22 +93,6 @@ export function asyncapiDocument(): Json {
   const keys = all.map((f) => f.title)
   const twice = keys.find((k, i) => keys.indexOf(k) !== i)
   if (twice) throw new Error(`two frames are named ${twice}: give one another title`)
-  const ref = (title: string) => ({ $ref: `#/channels/ws/messages/${title}` })
-  const answers = new Set(Object.values(ANSWERS).flat())
-  const operations: Record<string, Json> = {}
-  for (const frame of clientFrames) {
-    const type = frame.properties.type.const as ClientFrame['type']
-    const replies = serverFrames.filter((f) => ANSWERS[type].includes(f.properties.type.const as never))
-    operations[type] = {
-      action: 'receive', channel: { $ref: '#/channels/ws' }, summary: frame.description, messages: [ref(frame.title)],
-      ...(replies.length > 0 && { reply: { channel: { $ref: '#/channels/ws' }, messages: replies.map((f) => ref(f.title)) } }),
-    }
-  }
-  operations.events = {
-    action: 'send', channel: { $ref: '#/channels/ws' },
-    summary: 'Live events: of the conversations you are in, of the people you share one with, and your own',
-    messages: serverFrames.filter((f) => !answers.has(f.properties.type.const as never)).map((f) => ref(f.title)),
-  }
   return {
     asyncapi: '3.0.0',
     info: {
@@ -97,7 +104,7 @@ export function asyncapiDocument(): Json {
     servers: {
       local: {
         host: '127.0.0.1:3000', protocol: 'ws', description: '`npm start`; every instance serves the same protocol',
-        security: [{ $ref: '#/components/securitySchemes/queryToken' }, { $ref: '#/components/securitySchemes/subprotocolToken' }],
+        security: ['queryToken', 'subprotocolToken', 'bearerHeader'].map((name) => ({ $ref: `#/components/securitySchemes/${name}` })),
       },
     },
     channels: {
@@ -114,7 +121,7 @@ export function asyncapiDocument(): Json {
         'x-close-codes': CLOSE_CODES.map((c) => ({ ...c })),
       },
     },
-    operations,
+    operations: operations(),
     components: {
       schemas: Object.fromEntries(Object.entries(NAMED).map(([name, schema]) => [name, refer(schema, schema)])),
       messages: Object.fromEntries(all.map((f) => [f.title, message(f)])),
@@ -124,10 +131,14 @@ export function asyncapiDocument(): Json {
           type: 'httpApiKey', in: 'header', name: 'Sec-WebSocket-Protocol',
           description: 'Offer the subprotocol `bearer.<access_token>` (a browser cannot set headers on a WebSocket); the server selects it',
         },
+        bearerHeader: {
+          type: 'http', scheme: 'bearer', bearerFormat: 'JWT',
+          description: '`Authorization: Bearer <access_token>` on the upgrade request, from a client that can set headers (a browser cannot)',
+        },
       },
     },
   }
 }
 
 /** The document as YAML, the text of asyncapi.yaml. */
-export const asyncapiYaml = (): string => stringify(asyncapiDocument(), { lineWidth: 0 })
+export const asyncapiYaml = (): string => stringify(asyncapiDocument(), { lineWidth: 0, aliasDuplicateObjects: false })
