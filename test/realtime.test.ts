@@ -265,7 +265,7 @@ t.test('presence changes of one turn are routed together, each to whom it concer
   // Alice and Carol are the local users here; Bob and Dan change.
   const local = new Map([[ab, new Set([alice.user.id, bob.user.id])], [cd, new Set([carol.user.id])]])
   const sent: Array<[string, unknown]> = []
-  const fanout = new UserFanout(app.db, { members: (c) => local.get(c), sendToUser: (u, f) => sent.push([u, f.data]) })
+  const fanout = new UserFanout(app.db, { members: (c) => local.get(c), sendToUser: (u, f) => sent.push([u, 'data' in f ? f.data : undefined]) })
   const change = (user: Session, online: boolean) => ({ type: 'presence' as const, user_id: user.user.id, is_online: online, last_seen: null })
   fanout.push(change(bob, true))
   fanout.push(change(dan, true))

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { asyncapiYaml } from '../realtime/asyncapi.ts'
 
 /** The OpenAPI document, generated from the route schemas, at /openapi.json, and Swagger UI at /docs. */
 export default fp(
@@ -15,7 +16,8 @@ export default fp(
           description:
             'Real-time messaging: REST for writes and history, `GET /ws` for live events. ' +
             'Use **Authorize** with a username and password (OAuth2 password flow against `/auth/login`) or paste an access token (bearer). ' +
-            'Any route may answer 429 `RATE_LIMITED` with `Retry-After` (seconds); the auth routes have stricter limits than the rest.',
+            'Any route may answer 429 `RATE_LIMITED` with `Retry-After` (seconds); the auth routes have stricter limits than the rest. ' +
+            'The WebSocket protocol (`GET /ws`), machine-readable: [asyncapi.yaml](/asyncapi.yaml) (AsyncAPI 3.0).',
         },
         components: {
           securitySchemes: {
@@ -38,6 +40,9 @@ export default fp(
       transformStaticCSP: (csp) => csp.replace(/\s*upgrade-insecure-requests;?/, ''),
     })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+    // The WebSocket protocol, made from the frame schemas (the same text as the committed asyncapi.yaml).
+    const asyncapi = asyncapiYaml()
+    app.get('/asyncapi.yaml', { schema: { hide: true } }, async (_request, reply) => reply.type('application/yaml; charset=utf-8').send(asyncapi))
   },
   { name: 'docs' },
 )

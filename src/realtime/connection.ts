@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import { CLOSE, type Frame } from './protocol.ts'
+import { CLOSE, type FrameHead, type ServerFrame } from './protocol.ts'
 
 /** Who a socket speaks for: the access token's user and session, and when the token expires (epoch ms). */
 export interface Credentials {
@@ -42,7 +42,7 @@ export class Connection {
    */
   private liveFrom: Map<string, number> | undefined
   /** While a resume replays, live frames wait here. */
-  held: Frame[] | undefined
+  held: ServerFrame[] | undefined
   /** A close asked for before the socket was attached. */
   private closing: { code: number; reason: string } | undefined
   private expiry: NodeJS.Timeout | undefined
@@ -110,8 +110,8 @@ export class Connection {
   }
 
   /** Sends a frame, at most once per (conversation, seq) and in seq order; behind a replay, live events wait. */
-  send(frame: Frame, text?: string): void {
-    if (!this.held || frame.seq === undefined) return this.deliver(frame, text)
+  send(frame: ServerFrame, text?: string): void {
+    if (!this.held || (frame as FrameHead).seq === undefined) return this.deliver(frame, text)
     this.held.push(frame)
     if (this.held.length > MAX_HELD_FRAMES) this.tooFarBehind()
   }
@@ -127,7 +127,12 @@ export class Connection {
    * goes once and in order: nothing at or below the highest seq sent. A replayed one (`replayed`) may be older
    * than live frames that reached the socket before its `resume` did; it is skipped only if it went out live.
    */
-  deliver(frame: Frame, text = JSON.stringify(frame), replayed = false): void {
+  deliver(frame: ServerFrame, text = JSON.stringify(frame), replayed = false): void {
+    this.deliverText(frame, text, replayed)
+  }
+
+  /** As `deliver`, for a frame already serialized (`text`), known to the connection by its head only. */
+  deliverText(frame: FrameHead, text: string, replayed = false): void {
     const conv = frame.conversation_id
     if (frame.seq !== undefined && conv !== undefined) {
       const highest = this.seqs?.get(conv) ?? 0

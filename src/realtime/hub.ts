@@ -5,7 +5,7 @@ import { AppError } from '../errors.ts'
 import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
 import type { Presence } from './presence.ts'
-import { CLOSE, eventFrameText, type Frame, type ReadState } from './protocol.ts'
+import { CLOSE, eventFrameText, type FrameHead, type ReadState, type ServerFrame } from './protocol.ts'
 import { UserFanout } from './user-fanout.ts'
 import { replayPages, replayWindows } from './replay.ts'
 
@@ -227,7 +227,7 @@ export class Hub {
       timer.unref()
       this.typingTimers.set(key, timer)
     }
-    const frame: Frame = { type: 'typing_indicator', conversation_id: conv, data: { conversation_id: conv, user_id: e.user_id, is_typing: e.is_typing } }
+    const frame: ServerFrame = { type: 'typing_indicator', conversation_id: conv, data: { conversation_id: conv, user_id: e.user_id as string, is_typing: e.is_typing as boolean } }
     const text = JSON.stringify(frame)
     // The members the typist blocks (named by the service) are not told.
     const hidden = e.hidden_from as string[] | undefined
@@ -245,7 +245,7 @@ export class Hub {
     )
   }
 
-  private sendToUser(userId: string, frame: Frame, text = JSON.stringify(frame)): void {
+  private sendToUser(userId: string, frame: ServerFrame, text = JSON.stringify(frame)): void {
     const user = this.users.get(userId)
     if (!user) return
     for (const conn of user.conns) conn.send(frame, text)
@@ -258,7 +258,7 @@ export class Hub {
    */
   async resume(conn: Connection, seen: Record<string, number>): Promise<void> {
     if (conn.held) throw new AppError(409, 'RESUME_IN_PROGRESS', 'A resume is already running on this socket; wait for its resumed frame')
-    const held: Frame[] = (conn.held = [])
+    const held: ServerFrame[] = (conn.held = [])
     const mine = this.users.get(conn.userId)?.conversations ?? new Set<string>()
     try {
       // Seqs the client has seen are remembered only for conversations it is in: nothing else is kept per id.
@@ -271,7 +271,7 @@ export class Hub {
             if (CONVERSATION_FRAMES.has(e.type)) {
               const frame = await this.frameFor({ ...e, payload: undefined }, conn.userId)
               if (frame) conn.deliver(frame, undefined, true)
-            } else conn.deliver({ type: e.type, conversation_id: e.conversation_id, seq: e.seq }, eventFrameText(e.type, e.conversation_id, e.seq, e.json), true)
+            } else conn.deliverText(eventHead(e), eventFrameText(e.type, e.conversation_id, e.seq, e.json), true)
           }
           conn.uncork()
         }
@@ -287,7 +287,7 @@ export class Hub {
   }
 
   /** The frame of an event for one recipient: most are the event itself; some carry the Conversation as they see it. */
-  private async frameFor(e: ConversationEvent, userId: string): Promise<Frame | undefined> {
+  private async frameFor(e: ConversationEvent, userId: string): Promise<ServerFrame | undefined> {
     if (!CONVERSATION_FRAMES.has(e.type)) return eventFrame(e)
     const data = await this.conversations.get(e.conversation_id, userId).catch(() => undefined)
     return data && { type: 'conversation_updated', conversation_id: e.conversation_id, seq: e.seq, data }
@@ -298,6 +298,11 @@ export class Hub {
   }
 }
 
-export function eventFrame(e: ConversationEvent): Frame {
-  return { type: e.type, conversation_id: e.conversation_id, seq: e.seq, data: e.payload }
+// An event's type and data come from the triggers (triggers/*.sql), as JSON: they are the frame's as they are.
+// test/frames.test.ts checks what reaches a socket against ServerFrame.
+export function eventFrame(e: ConversationEvent): ServerFrame {
+  return { type: e.type, conversation_id: e.conversation_id, seq: e.seq, data: e.payload } as ServerFrame
 }
+
+const eventHead = (e: { type: string; conversation_id: string; seq: number }): FrameHead =>
+  ({ type: e.type as FrameHead['type'], conversation_id: e.conversation_id, seq: e.seq })

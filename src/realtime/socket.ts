@@ -7,7 +7,7 @@ import type { RawData, WebSocket } from 'ws'
 import { AppError, unavailable } from '../errors.ts'
 import type { Connection } from './connection.ts'
 import type { Hub } from './hub.ts'
-import { CLOSE, ClientFrame, type Frame } from './protocol.ts'
+import { CLOSE, ClientFrame } from './protocol.ts'
 
 const ajv = addFormats.default(new Ajv.default({ allErrors: false, strict: false }))
 const validFrame = ajv.compile<ClientFrame>(ClientFrame)
@@ -139,7 +139,7 @@ function frameHandler(app: FastifyInstance, hub: Hub) {
     conn.send({ type: 'error', ...(ref && { ref }), error: known ? err.message : 'Internal server error', code: known ? err.code : 'INTERNAL_ERROR' })
   }
 
-  async function run(conn: Connection, frame: ClientFrame, ref: string | undefined): Promise<void> {
+  async function run(conn: Connection, frame: ClientFrame): Promise<void> {
     switch (frame.type) {
       case 'ping':
         return conn.send({ type: 'pong' })
@@ -147,24 +147,24 @@ function frameHandler(app: FastifyInstance, hub: Hub) {
         return conversations.typing(frame.conversation_id, conn.userId, frame.is_typing)
       case 'send': {
         const { message } = await messages.send(conn.userId, frame)
-        return conn.send({ type: 'ack', ref, data: message })
+        return conn.send({ type: 'ack', ref: frame.ref, data: message })
       }
       case 'edit':
-        return conn.send({ type: 'ack', ref, data: await messages.edit(frame.message_id, conn.userId, frame.content) })
+        return conn.send({ type: 'ack', ref: frame.ref, data: await messages.edit(frame.message_id, conn.userId, frame.content) })
       case 'delete':
-        return conn.send({ type: 'ack', ref, data: await messages.remove(frame.message_id, conn.userId) })
+        return conn.send({ type: 'ack', ref: frame.ref, data: await messages.remove(frame.message_id, conn.userId) })
       case 'react':
-        return conn.send({ type: 'ack', ref, data: await reactions.react(frame.message_id, conn.userId, frame.emoji) })
+        return conn.send({ type: 'ack', ref: frame.ref, data: await reactions.react(frame.message_id, conn.userId, frame.emoji) })
       case 'unreact':
-        return conn.send({ type: 'ack', ref, data: await reactions.unreact(frame.message_id, conn.userId, frame.emoji) })
+        return conn.send({ type: 'ack', ref: frame.ref, data: await reactions.unreact(frame.message_id, conn.userId, frame.emoji) })
       case 'read':
         await messages.markRead(frame.message_id, conn.userId)
-        return conn.send({ type: 'ack', ref, data: null })
+        return conn.send({ type: 'ack', ref: frame.ref, data: null })
       case 'resume':
         return hub.resume(conn, frame.conversations)
       case 'auth':
         hub.reauthenticate(conn, await app.verifyAccess(frame.token))
-        return conn.send({ type: 'ack', ref, data: null })
+        return conn.send({ type: 'ack', ref: frame.ref, data: null })
     }
   }
 
@@ -187,7 +187,7 @@ function frameHandler(app: FastifyInstance, hub: Hub) {
       return conn.send({ type: 'error', ...(ref && { ref }), error: why, code: 'BAD_FRAME' })
     }
     try {
-      await run(conn, frame, ref)
+      await run(conn, frame)
     } catch (err) {
       fail(conn, ref, err)
     }

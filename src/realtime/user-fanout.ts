@@ -1,13 +1,13 @@
 import type { DB } from '../database.ts'
 import { toPublicUser } from '../services/users.ts'
 import type { EphemeralEvent } from './events.ts'
-import type { Frame } from './protocol.ts'
+import type { ServerFrame } from './protocol.ts'
 
 /** What the fan-out needs of the hub: who is local in which conversation, and a way to reach a user. */
 export interface LocalMembers {
   /** Conversation → the local users who are members. */
   members(conversationId: string): ReadonlySet<string> | undefined
-  sendToUser(userId: string, frame: Frame, text: string): void
+  sendToUser(userId: string, frame: ServerFrame, text: string): void
 }
 
 /** Who blocks whom, among the pairs that concern a batch. */
@@ -87,10 +87,10 @@ export class UserFanout {
     const blocks = new Blocks(blockRows)
     const profileOf = new Map(profileRows.map((u) => [u.id, u]))
     /** `user`'s profile to `recipient`, as GET /users/{id} shows it to them now. */
-    const profileFor = (user: string, recipient: string): [Frame, string] | undefined => {
+    const profileFor = (user: string, recipient: string): [ServerFrame, string] | undefined => {
       const row = profileOf.get(user)
       if (!row) return undefined
-      const frame: Frame = { type: 'user_updated', data: toPublicUser(row, { isBlocked: blocks.has(recipient, user), seesPresence: !blocks.has(user, recipient) }) }
+      const frame: ServerFrame = { type: 'user_updated', data: toPublicUser(row, { isBlocked: blocks.has(recipient, user), seesPresence: !blocks.has(user, recipient) }) }
       return [frame, JSON.stringify(frame)]
     }
     for (const e of changes) {
@@ -99,7 +99,7 @@ export class UserFanout {
       for (const conv of conversationsOf.get(userId) ?? []) for (const member of this.local.members(conv) ?? []) recipients.add(member)
       if (e.type === 'presence') {
         recipients.delete(userId)
-        const frame: Frame = { type: 'presence', data: { user_id: userId, is_online: e.is_online, last_seen: e.last_seen } }
+        const frame: ServerFrame = { type: 'presence', data: { user_id: userId, is_online: e.is_online as boolean, last_seen: e.last_seen as string | null } }
         const text = JSON.stringify(frame)
         for (const r of recipients) if (!blocks.has(userId, r)) this.local.sendToUser(r, frame, text)
         continue
@@ -107,7 +107,7 @@ export class UserFanout {
       // The user's own other devices hear of it too.
       recipients.add(userId)
       // At most three versions: blocked by the recipient, blocking the recipient, neither.
-      const texts = new Map<string, [Frame, string] | undefined>()
+      const texts = new Map<string, [ServerFrame, string] | undefined>()
       for (const r of recipients) {
         const key = `${blocks.has(r, userId)}:${blocks.has(userId, r)}`
         if (!texts.has(key)) texts.set(key, profileFor(userId, r))
