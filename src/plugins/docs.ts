@@ -7,6 +7,8 @@ import fp from 'fastify-plugin'
 export default fp(
   async function docs(app: FastifyInstance) {
     await app.register(swagger, {
+      // The named schemas (schemas/named.ts) keep their names as components, instead of def-0, def-1...
+      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
       openapi: {
         openapi: '3.0.3',
         info: {

@@ -10,7 +10,7 @@ import { streamedBodyCompiler } from '../plugins/validation.ts'
 import { errors, IdParams, Timestamp, Uuid } from '../schemas/common.ts'
 import { Conversation } from '../schemas/conversations.ts'
 import { Content, Message } from '../schemas/messages.ts'
-import { User } from '../schemas/users.ts'
+import { Me } from '../schemas/users.ts'
 import { answerFor } from '../services/byte-ranges.ts'
 import { AVATAR_TYPES, fileUrl, thumbnailUrl } from '../services/files.ts'
 import { type App, secured } from './types.ts'
@@ -92,7 +92,7 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
 
   app.post('/users/me/avatar', {
     validatorCompiler: streamedBodyCompiler,
-    schema: { tags: ['users'], summary: 'Set your avatar (PNG, JPEG, GIF or WebP; stored as a 256×256 WebP, its middle square)', security: secured, ...multipartSchema, response: { 200: User, ...errors(...uploadErrors) } },
+    schema: { tags: ['users'], summary: 'Set your avatar (PNG, JPEG, GIF or WebP; stored as a 256×256 WebP, its middle square)', security: secured, ...multipartSchema, response: { 200: Me, ...errors(...uploadErrors) } },
     preHandler: uploadRate,
   }, async (request) => {
     const stored = await files.store(request.userId, avatarUpload(request), (fileSize) => request.file({ limits: { fileSize } }))

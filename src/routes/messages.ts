@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import { badRequest } from '../errors.ts'
 import { errors, IdParams, NoContent, Uuid } from '../schemas/common.ts'
-import { ClientId, Content, Edit, Emoji, HistoryPage, Message, Receipt } from '../schemas/messages.ts'
+import { ClientId, Content, Emoji, HistoryPage, Message, MessageEdit, Receipt } from '../schemas/messages.ts'
 import { type App, secured } from './types.ts'
 
 const tags = ['messages']
@@ -109,7 +109,7 @@ export default async function messageRoutes(app: App) {
       description: 'Each edit keeps the content it replaced; `edited_at` is when that edit was made. A deleted message has none.',
       security: secured,
       params: IdParams,
-      response: { 200: Type.Array(Edit), ...errors(400, 401, 404) },
+      response: { 200: Type.Array(MessageEdit), ...errors(400, 401, 404) },
     },
   }, async (request) => messages.edits(request.params.id, request.userId))
 

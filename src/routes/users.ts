@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import { errors, IdParams, NoContent, Nullable } from '../schemas/common.ts'
 import { ExportArchive } from '../schemas/export.ts'
-import { DisplayName, Email, Password, PublicUser, User } from '../schemas/users.ts'
+import { DisplayName, Email, Me, Password, User } from '../schemas/users.ts'
 import { type App, secured } from './types.ts'
 
 export default async function userRoutes(app: App) {
@@ -9,7 +9,7 @@ export default async function userRoutes(app: App) {
   app.addHook('onRequest', app.authenticate)
 
   app.get('/users/me', {
-    schema: { tags: ['users'], summary: 'Your own profile', security: secured, response: { 200: User, ...errors(401) } },
+    schema: { tags: ['users'], summary: 'Your own profile', security: secured, response: { 200: Me, ...errors(401) } },
   }, async (request) => users.me(request.userId))
 
   app.patch('/users/me', {
@@ -21,7 +21,7 @@ export default async function userRoutes(app: App) {
         { display_name: Type.Optional(DisplayName), email: Type.Optional(Nullable(Email)), password: Type.Optional(Password), current_password: Type.Optional(Type.String({ maxLength: 256 })) },
         { additionalProperties: false },
       ),
-      response: { 200: User, ...errors(400, 401, 403, 409, 429) },
+      response: { 200: Me, ...errors(400, 401, 403, 409, 429) },
     },
     preHandler: app.passwordCheckRateLimit,
   }, async (request) => users.update(request.userId, request.body, request.sessionId))
@@ -60,12 +60,12 @@ export default async function userRoutes(app: App) {
       summary: 'Search users by username or display name',
       security: secured,
       querystring: Type.Object({ query: Type.String({ minLength: 1, maxLength: 100 }), limit: Type.Integer({ minimum: 1, maximum: 50, default: 20 }) }),
-      response: { 200: Type.Array(PublicUser), ...errors(400, 401) },
+      response: { 200: Type.Array(User), ...errors(400, 401) },
     },
   }, async (request) => users.search(request.userId, request.query.query, request.query.limit))
 
   app.get('/users/me/blocks', {
-    schema: { tags: ['users'], summary: 'The users you block, most recently blocked first', security: secured, response: { 200: Type.Array(PublicUser), ...errors(401) } },
+    schema: { tags: ['users'], summary: 'The users you block, most recently blocked first', security: secured, response: { 200: Type.Array(User), ...errors(401) } },
   }, async (request) => blocks.list(request.userId))
 
   const blockSchema = (summary: string, description: string) => ({
@@ -84,6 +84,6 @@ export default async function userRoutes(app: App) {
   })
 
   app.get('/users/:id', {
-    schema: { tags: ['users'], summary: 'A public profile', security: secured, params: IdParams, response: { 200: PublicUser, ...errors(400, 401, 404) } },
+    schema: { tags: ['users'], summary: 'A public profile', security: secured, params: IdParams, response: { 200: User, ...errors(400, 401, 404) } },
   }, async (request) => users.publicView(request.userId, request.params.id))
 }
