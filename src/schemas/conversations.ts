@@ -39,7 +39,7 @@ export const ConversationSettings = Type.Object(
     muted_until: Type.Optional(Nullable(Timestamp, { description: 'Mute until then; null unmutes' })),
     is_archived: Type.Optional(Type.Boolean()),
   },
-  { additionalProperties: false, minProperties: 1 },
+  { additionalProperties: false, minProperties: 1, examples: [{ muted_until: null, is_archived: true }] },
 )
 export type ConversationSettings = Static<typeof ConversationSettings>
 
