@@ -1,5 +1,7 @@
 import { writeFile } from 'node:fs/promises'
+import { errorsMarkdown } from './errors-doc.ts'
 import { openapiYaml } from './openapi.ts'
 
 await writeFile(new URL('../openapi.yaml', import.meta.url), await openapiYaml())
-console.log('wrote openapi.yaml')
+await writeFile(new URL('../docs/ERRORS.md', import.meta.url), errorsMarkdown())
+console.log('wrote openapi.yaml and docs/ERRORS.md')

@@ -1,10 +1,11 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
+import type { ErrorCode, NotFoundWhat } from './error-codes.ts'
 
-/** An error a client can act on: it becomes `{ error, code, details? }` with its status. */
+/** An error a client can act on: it becomes `{ error, code, details? }` with its status. Its code is one of error-codes.ts. */
 export class AppError extends Error {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: string[],
   ) {
@@ -12,12 +13,12 @@ export class AppError extends Error {
   }
 }
 
-export const notFound = (what: string, code = `${what.toUpperCase().replace(/ /g, '_')}_NOT_FOUND`) =>
-  new AppError(404, code, `${what[0].toUpperCase()}${what.slice(1)} not found`)
-export const forbidden = (message: string, code = 'FORBIDDEN') => new AppError(403, code, message)
-export const badRequest = (message: string, code = 'BAD_REQUEST', details?: string[]) => new AppError(400, code, message, details)
-export const conflict = (message: string, code = 'CONFLICT') => new AppError(409, code, message)
-export const unauthorized = (message = 'Not authenticated', code = 'UNAUTHORIZED') => new AppError(401, code, message)
+export const notFound = (what: NotFoundWhat) =>
+  new AppError(404, `${what.toUpperCase()}_NOT_FOUND` as ErrorCode, `${what[0].toUpperCase()}${what.slice(1)} not found`)
+export const forbidden = (message: string, code: ErrorCode) => new AppError(403, code, message)
+export const badRequest = (message: string, code: ErrorCode, details?: string[]) => new AppError(400, code, message, details)
+export const conflict = (message: string, code: ErrorCode) => new AppError(409, code, message)
+export const unauthorized = (message: string, code: ErrorCode = 'UNAUTHORIZED') => new AppError(401, code, message)
 
 // Connection exceptions (class 08) and the server going away or not yet accepting (57P01–57P03), as SQLSTATEs;
 // and what pg and the socket say when there is no server to send them.
@@ -40,7 +41,7 @@ export function unavailable(err: unknown): AppError | undefined {
 export const RETRY_UNAVAILABLE_S = 1
 
 // Fastify's own errors, mapped to the contract's codes. Anything else unexpected is a 500 with no detail.
-const FRAMEWORK_CODES: Record<string, [number, string, string]> = {
+const FRAMEWORK_CODES: Record<string, [number, ErrorCode, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE', 'Request body is too large'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'BAD_REQUEST', 'Content-Length does not match the body'],

@@ -2,6 +2,7 @@ import Ajv, { type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { TSchema } from 'typebox'
 import { ServerFrame } from '../src/realtime/protocol.ts'
+import { namedSchemas } from '../src/schemas/named.ts'
 
 /**
  * The schema with no room for fields it does not name, at every depth: a frame that carries a field the
@@ -17,6 +18,8 @@ export function closed(schema: unknown): unknown {
 }
 
 const ajv = addFormats.default(new Ajv.default({ allErrors: true, strict: false }))
+// The REST shapes the frames carry (Message, Conversation, User…) are references to the named schemas: closed too.
+for (const definition of namedSchemas()) ajv.addSchema(closed(definition) as object)
 const members = (ServerFrame.anyOf as TSchema[]).map((schema) => ({
   name: (schema as { title: string }).title,
   type: (schema as { properties: { type: { const: string } } }).properties.type.const,

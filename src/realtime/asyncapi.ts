@@ -2,32 +2,48 @@
 // frames with (./protocol.ts): `npm run asyncapi` writes it to asyncapi.yaml, GET /asyncapi.yaml serves it.
 import type { TSchema } from 'typebox'
 import { stringify } from 'yaml'
-import { Conversation, Participant } from '../schemas/conversations.ts'
-import { Message, Quote, Reaction, SystemEvent } from '../schemas/messages.ts'
-import { PublicUser } from '../schemas/users.ts'
+import { definitionOf } from '../schemas/named.ts'
 import {
   ANSWERS, CLOSE_CODES, ClientFrame, MessageRead, ParticipantChange, PresenceState, ReactionChange, ReadState,
   RESUME_MAX_CONVERSATIONS, ServerFrame, ThreadUpdate, TypingState,
 } from './protocol.ts'
 
-// Schemas named in components.schemas and referred to wherever they occur (by identity: the frames hold
-// these very objects), so that the REST shapes appear once, under the names the OpenAPI document uses.
-const NAMED: Record<string, TSchema> = {
-  Message, Quote, Reaction, SystemEvent, Conversation, Participant, PublicUser,
-  ReadState, MessageRead, ThreadUpdate, ReactionChange, ParticipantChange, TypingState, PresenceState,
-}
+// The REST shapes (Message, Conversation, User…) are named once in schemas/named.ts and reach the frames as
+// references; the protocol's own data schemas are named here, by identity (the frames hold these very objects).
+// Both appear once in components.schemas, under the names the OpenAPI document uses.
+const LOCAL: Record<string, TSchema> = { ReadState, MessageRead, ThreadUpdate, ReactionChange, ParticipantChange, TypingState, PresenceState }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
-const names = new Map<unknown, string>(Object.entries(NAMED).map(([name, schema]) => [schema, name]))
+const localNames = new Map<unknown, string>(Object.entries(LOCAL).map(([name, schema]) => [schema, name]))
 
-/** A schema as JSON, with the named schemas in it replaced by references (but for `self`, the one being named). */
-function refer(schema: unknown, self?: unknown): Json {
-  const name = names.get(schema)
-  if (name !== undefined && schema !== self) return { $ref: `#/components/schemas/${name}` }
-  if (Array.isArray(schema)) return schema.map((s) => refer(s))
-  if (schema !== null && typeof schema === 'object') return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, refer(v)]))
+/** A schema as JSON, named schemas in it replaced by references (but for `self`), each name met added to `reached`. */
+function refer(schema: unknown, reached: Set<string>, self?: unknown): Json {
+  const local = localNames.get(schema)
+  const named = local ?? (schema !== null && typeof schema === 'object' && typeof (schema as { $ref?: unknown }).$ref === 'string' ? (schema as { $ref: string }).$ref : undefined)
+  if (named !== undefined && schema !== self) {
+    reached.add(named)
+    return { $ref: `#/components/schemas/${named}` }
+  }
+  if (Array.isArray(schema)) return schema.map((s) => refer(s, reached))
+  if (schema !== null && typeof schema === 'object') return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, refer(v, reached)]))
   return schema as Json
+}
+
+/** Every schema the messages name, and those they name in turn, as components. */
+function componentSchemas(reached: Set<string>): Record<string, Json> {
+  const out: Record<string, Json> = {}
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const name of [...reached].sort()) {
+      if (name in out) continue
+      // A REST schema's definition without its $id: in this document it is named by its place in components.
+      const schema = LOCAL[name] ?? (({ $id: _, ...definition }: TSchema & { $id?: string }) => definition)(definitionOf({ $ref: name }))
+      out[name] = refer(schema, reached, schema)
+      grew = true
+    }
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)))
 }
 
 interface FrameSchema extends TSchema {
@@ -39,9 +55,9 @@ interface FrameSchema extends TSchema {
 const clientFrames = ClientFrame.anyOf as unknown as FrameSchema[]
 const serverFrames = ServerFrame.anyOf as unknown as FrameSchema[]
 
-function message(frame: FrameSchema): Json {
+function message(frame: FrameSchema, reached: Set<string>): Json {
   const { title, description, ...payload } = frame
-  return { name: frame.properties.type.const, title, summary: description, contentType: 'application/json', payload: refer(payload) }
+  return { name: frame.properties.type.const, title, summary: description, contentType: 'application/json', payload: refer(payload, reached) }
 }
 
 const connecting = `Open \`GET /ws\` on any instance with an access token (\`POST /auth/login\`), in the query
@@ -93,6 +109,8 @@ export function asyncapiDocument(): Json {
   const keys = all.map((f) => f.title)
   const twice = keys.find((k, i) => keys.indexOf(k) !== i)
   if (twice) throw new Error(`two frames are named ${twice}: give one another title`)
+  const reached = new Set<string>()
+  const messages = Object.fromEntries(all.map((f) => [f.title, message(f, reached)]))
   return {
     asyncapi: '3.0.0',
     info: {
@@ -123,8 +141,8 @@ export function asyncapiDocument(): Json {
     },
     operations: operations(),
     components: {
-      schemas: Object.fromEntries(Object.entries(NAMED).map(([name, schema]) => [name, refer(schema, schema)])),
-      messages: Object.fromEntries(all.map((f) => [f.title, message(f)])),
+      messages,
+      schemas: componentSchemas(reached),
       securitySchemes: {
         queryToken: { type: 'httpApiKey', in: 'query', name: 'token', description: 'The access token: `/ws?token=<access_token>`' },
         subprotocolToken: {

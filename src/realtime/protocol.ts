@@ -4,7 +4,8 @@ import { Type, type Static, type TSchema } from 'typebox'
 import { ErrorBody, Nullable, Timestamp, Uuid } from '../schemas/common.ts'
 import { Conversation, Role } from '../schemas/conversations.ts'
 import { ClientId, Content, Emoji, Message, Reaction } from '../schemas/messages.ts'
-import { PublicUser } from '../schemas/users.ts'
+import { definitionOf } from '../schemas/named.ts'
+import { User } from '../schemas/users.ts'
 
 /** Close codes: WebSocket's own, and ours (4000–4999 is the application range). */
 export const CLOSE = {
@@ -128,7 +129,7 @@ export const ServerFrame = Type.Union([
   Type.Object({ type: Type.Literal('presence'), data: PresenceState }, {
     title: 'presence', description: 'To the users who share a conversation with that user, except those the user blocks',
   }),
-  Type.Object({ type: Type.Literal('user_updated'), data: PublicUser }, {
+  Type.Object({ type: Type.Literal('user_updated'), data: User }, {
     title: 'user_updated',
     description: 'A profile as GET /users/{id} shows it to you: on a new display name or avatar, a deleted account, a block made or lifted between you',
   }),
@@ -140,7 +141,7 @@ export const ServerFrame = Type.Union([
   Type.Object({
     type: Type.Literal('error'),
     ref: Type.Optional(Type.String({ description: "The failed frame's ref, when it had one" })),
-    error: ErrorBody.properties.error,
+    error: definitionOf(ErrorBody).properties!.error,
     code: Type.String({ description: 'BAD_FRAME, RATE_LIMITED, RESUME_IN_PROGRESS, or the REST code of the rule (e.g. CONVERSATION_NOT_FOUND)' }),
   }, { title: 'error', description: 'A client frame failed; the socket stays open' }),
   Type.Object({ type: Type.Literal('resumed') }, { title: 'resumed', description: 'A resume has sent everything it found' }),

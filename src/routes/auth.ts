@@ -1,11 +1,15 @@
 import { Type } from 'typebox'
-import { errors, IdParams, NoContent } from '../schemas/common.ts'
+import { IdParams, NoContent, SIGNED_IN } from '../schemas/common.ts'
+import { errors } from '../schemas/error-responses.ts'
 import { Session } from '../schemas/sessions.ts'
 import { AuthTokens, DisplayName, Email, Password, Username } from '../schemas/users.ts'
 import { type App, secured } from './types.ts'
 
 // Long enough for an access token sent by mistake to be told it is not a refresh token (401), not a 400.
-const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 1000 }) })
+const RefreshBody = Type.Object(
+  { refresh_token: Type.String({ minLength: 1, maxLength: 1000 }) },
+  { examples: [{ refresh_token: 'the refresh_token of POST /auth/login' }] },
+)
 
 export default async function authRoutes(app: App) {
   const { auth } = app.services
@@ -18,8 +22,14 @@ export default async function authRoutes(app: App) {
     schema: {
       tags: ['auth'],
       summary: 'Create an account and sign in',
-      body: Type.Object({ username: Username, password: Password, email: Type.Optional(Email), display_name: Type.Optional(DisplayName) }, { additionalProperties: false }),
-      response: { 201: AuthTokens, ...errors(400, 409, 413, 415, 429) },
+      description: 'From Swagger UI, "Try it out" here authorizes the page with the new access token.',
+      operationId: 'register',
+      security: [],
+      body: Type.Object(
+        { username: Username, password: Password, email: Type.Optional(Email), display_name: Type.Optional(DisplayName) },
+        { additionalProperties: false, examples: [{ username: 'alice', password: 'Secret123', display_name: 'Alice' }] },
+      ),
+      response: { 201: AuthTokens, ...errors('VALIDATION_ERROR', 'INVALID_JSON', 'USERNAME_TAKEN', 'EMAIL_TAKEN', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED') },
     },
   }, async (request, reply) => reply.code(201).send(await auth.register(request.body, request.headers['user-agent'])))
 
@@ -28,10 +38,16 @@ export default async function authRoutes(app: App) {
     preHandler: app.loginRateLimit,
     schema: {
       tags: ['auth'],
-      summary: 'Sign in (JSON, or form-encoded as Swagger UI\'s Authorize sends it)',
+      summary: 'Sign in with a username and password (JSON, or form-encoded)',
+      description: 'From Swagger UI, "Try it out" here authorizes the page with the access token it answers: the other routes then send it.',
+      operationId: 'login',
+      security: [],
       // Login checks credentials, not the rules for new passwords: an old password stays usable.
-      body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 256 }) }),
-      response: { 200: AuthTokens, ...errors(400, 401, 413, 415, 429) },
+      body: Type.Object(
+        { username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 256 }) },
+        { examples: [{ username: 'alice', password: 'Secret123' }] },
+      ),
+      response: { 200: AuthTokens, ...errors('VALIDATION_ERROR', 'INVALID_JSON', 'INVALID_CREDENTIALS', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED') },
     },
   }, async (request) => auth.login(request.body.username, request.body.password, request.headers['user-agent']))
 
@@ -40,8 +56,10 @@ export default async function authRoutes(app: App) {
     schema: {
       tags: ['auth'],
       summary: 'Trade a refresh token for a new pair; the old one stops working',
+      operationId: 'refreshToken',
+      security: [],
       body: RefreshBody,
-      response: { 200: AuthTokens, ...errors(400, 401, 429) },
+      response: { 200: AuthTokens, ...errors('VALIDATION_ERROR', 'INVALID_REFRESH_TOKEN', 'REFRESH_TOKEN_REUSED', 'RATE_LIMITED') },
     },
   }, async (request) => auth.refresh(request.body.refresh_token))
 
@@ -50,9 +68,10 @@ export default async function authRoutes(app: App) {
     schema: {
       tags: ['auth'],
       summary: 'End the session of this refresh token',
+      operationId: 'logout',
       security: secured,
       body: RefreshBody,
-      response: { 204: NoContent, ...errors(400, 401) },
+      response: { 204: NoContent, ...errors('VALIDATION_ERROR', ...SIGNED_IN) },
     },
   }, async (request, reply) => {
     await auth.logout(request.userId, request.body.refresh_token)
@@ -66,8 +85,9 @@ export default async function authRoutes(app: App) {
     schema: {
       tags: ['auth'],
       summary: 'Your signed-in sessions, most recently used first',
+      operationId: 'listSessions',
       security: secured,
-      response: { 200: Type.Array(Session), ...errors(401) },
+      response: { 200: Type.Array(Session), ...errors(...SIGNED_IN) },
     },
   }, async (request) => auth.sessions(request.userId, request.sessionId))
 
@@ -76,9 +96,10 @@ export default async function authRoutes(app: App) {
     schema: {
       tags: ['auth'],
       summary: 'End one of your sessions (this one too, if you name it)',
+      operationId: 'endSession',
       security: secured,
       params: IdParams,
-      response: { 204: NoContent, ...errors(400, 401, 404) },
+      response: { 204: NoContent, ...errors('VALIDATION_ERROR', ...SIGNED_IN, 'SESSION_NOT_FOUND') },
     },
   }, async (request, reply) => {
     await auth.endSession(request.userId, request.params.id)
@@ -90,8 +111,9 @@ export default async function authRoutes(app: App) {
     schema: {
       tags: ['auth'],
       summary: 'End every one of your sessions, this one included',
+      operationId: 'logoutAll',
       security: secured,
-      response: { 204: NoContent, ...errors(401) },
+      response: { 204: NoContent, ...errors(...SIGNED_IN) },
     },
   }, async (request, reply) => {
     await auth.endSessions(request.userId)

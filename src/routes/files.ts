@@ -7,19 +7,45 @@ import type { FilesTable } from '../../db/types.ts'
 import { AppError } from '../errors.ts'
 import type { Config } from '../config.ts'
 import { streamedBodyCompiler } from '../plugins/validation.ts'
-import { errors, IdParams, Timestamp, Uuid } from '../schemas/common.ts'
+import type { ErrorCode } from '../error-codes.ts'
+import { IdParams, SIGNED_IN, Timestamp, Uuid } from '../schemas/common.ts'
+import { errors } from '../schemas/error-responses.ts'
+import { named } from '../schemas/named.ts'
 import { Conversation } from '../schemas/conversations.ts'
 import { Content, Message } from '../schemas/messages.ts'
-import { User } from '../schemas/users.ts'
+import { Me } from '../schemas/users.ts'
 import { answerFor } from '../services/byte-ranges.ts'
 import { AVATAR_TYPES, fileUrl, thumbnailUrl } from '../services/files.ts'
 import { type App, secured } from './types.ts'
 
 const FileBody = Type.Object({ file: Type.String({ format: 'binary', description: 'The file; its type is sniffed from its bytes' }) })
 const multipartSchema = { consumes: ['multipart/form-data'], body: FileBody }
-// What an upload can be refused with besides the route's own: too large or over quota, too slow, the rate,
-// this instance's upload slots, the storage's cap.
-const uploadErrors = [400, 401, 408, 413, 415, 429, 503, 507]
+// What an upload can be refused with besides the route's own: no file, too large or over quota, not an image
+// that can be read, too slow, the rate, this instance's upload slots, the storage's cap.
+const uploadErrors: ErrorCode[] = [
+  'VALIDATION_ERROR', 'FILE_REQUIRED', 'FILE_EMPTY', ...SIGNED_IN, 'UPLOAD_TIMEOUT', 'PAYLOAD_TOO_LARGE', 'QUOTA_EXCEEDED', 'IMAGE_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE', 'INVALID_IMAGE', 'RATE_LIMITED', 'UPLOADS_BUSY', 'INSUFFICIENT_STORAGE',
+]
+// A file's bytes, whole (200) or the range asked for (206), with the Content-Type sniffed at upload.
+const bytes = (type: string, description: string) => ({
+  description,
+  headers: {
+    'content-length': Type.Integer(),
+    'accept-ranges': Type.String({ description: '`bytes`' }),
+    etag: Type.String({ description: "The file's id, quoted: stored bytes never change" }),
+    'content-disposition': Type.String({ description: '`inline` for images, video and audio, else `attachment`; with the original file name' }),
+  },
+  content: { [type]: { schema: Type.String({ format: 'binary' }) } },
+})
+const download = (type: string) => ({
+  200: bytes(type, 'The whole file'),
+  206: bytes(type, 'The range the `Range` header asked for, with `Content-Range: bytes <first>-<last>/<size>`'),
+  304: Type.Null({ description: 'Not modified: the `If-None-Match` ETag is current' }),
+  ...errors('VALIDATION_ERROR', ...SIGNED_IN, 'FILE_URL_INVALID', 'FILE_URL_EXPIRED', 'FILE_NOT_FOUND', 'RANGE_NOT_SATISFIABLE'),
+})
+const RangeHeaders = Type.Object({
+  range: Type.Optional(Type.String({ description: 'Only these bytes, e.g. `bytes=0-1023` (206); one range or several' })),
+})
 
 const SignedQuery = Type.Object({
   expires: Type.Optional(Type.Integer({ minimum: 0, description: 'A signed URL: its expiry (epoch seconds)' })),
@@ -27,10 +53,13 @@ const SignedQuery = Type.Object({
   s: Type.Optional(Uuid),
   sig: Type.Optional(Type.String({ maxLength: 100 })),
 })
-const FileLink = Type.Object({
-  url: Type.String({ description: 'GET it without a token; the same for a while, so browsers cache what it loads' }),
-  expires_at: Timestamp,
-})
+const FileLink = named('FileLink', Type.Object(
+  {
+    url: Type.String({ description: 'GET it without a token; the same for a while, so browsers cache what it loads' }),
+    expires_at: Timestamp,
+  },
+  { description: 'A signed URL of one file, for where no header can be sent' },
+))
 
 // A file's signed URL opens its preview too: they have the same readers.
 const SIGNED_ROUTES = new Set(['/files/:id', '/files/:id/thumbnail'])
@@ -66,10 +95,11 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
     schema: {
       tags: ['messages'],
       summary: 'Send a file: an image, video or file message, by its sniffed content',
+      operationId: 'uploadFile',
       security: secured,
       querystring: Type.Object({ conversation_id: Uuid, caption: Type.Optional(Content) }),
       ...multipartSchema,
-      response: { 201: Message, ...errors(403, 404, ...uploadErrors) },
+      response: { 201: Message, ...errors(...uploadErrors, 'BLOCKED', 'CONVERSATION_NOT_FOUND') },
     },
     preHandler: uploadRate,
   }, async (request, reply) => {
@@ -92,7 +122,10 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
 
   app.post('/users/me/avatar', {
     validatorCompiler: streamedBodyCompiler,
-    schema: { tags: ['users'], summary: 'Set your avatar (PNG, JPEG, GIF or WebP; stored as a 256×256 WebP, its middle square)', security: secured, ...multipartSchema, response: { 200: User, ...errors(...uploadErrors) } },
+    schema: {
+      tags: ['users'], summary: 'Set your avatar (PNG, JPEG, GIF or WebP; stored as a 256×256 WebP, its middle square)', operationId: 'setMyAvatar',
+      security: secured, ...multipartSchema, response: { 200: Me, ...errors(...uploadErrors) },
+    },
     preHandler: uploadRate,
   }, async (request) => {
     const stored = await files.store(request.userId, avatarUpload(request), (fileSize) => request.file({ limits: { fileSize } }))
@@ -104,8 +137,8 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
   app.post('/conversations/:id/avatar', {
     validatorCompiler: streamedBodyCompiler,
     schema: {
-      tags: ['conversations'], summary: "Set a group's avatar (admins)", security: secured, params: IdParams, ...multipartSchema,
-      response: { 200: Conversation, ...errors(403, 404, ...uploadErrors) },
+      tags: ['conversations'], summary: "Set a group's avatar (admins)", operationId: 'setConversationAvatar', security: secured, params: IdParams, ...multipartSchema,
+      response: { 200: Conversation, ...errors(...uploadErrors, 'NOT_A_GROUP', 'NOT_ADMIN', 'CONVERSATION_NOT_FOUND') },
     },
     preHandler: uploadRate,
   }, async (request) => {
@@ -125,9 +158,10 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
       tags: ['files'],
       summary: 'A short-lived URL of the file (readers only), for where no header can be sent: img, video, downloads',
       description: 'The URL opens this file only, for you and this session, for FILE_URL_TTL to twice that; ask again when it expires.',
+      operationId: 'getFileUrl',
       security: secured,
       params: IdParams,
-      response: { 200: FileLink, ...errors(400, 401, 404) },
+      response: { 200: FileLink, ...errors('VALIDATION_ERROR', ...SIGNED_IN, 'FILE_NOT_FOUND') },
     },
   }, async (request) => {
     await files.findReadable(request.params.id, request.userId)
@@ -146,12 +180,13 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
     schema: {
       tags: ['files'],
       summary: "A message's file (members only) or an avatar; supports Range requests",
-      description: 'Authenticate with the bearer header, or use the signed URL of `GET /files/{id}/url` where a header cannot be sent (img, video).',
-      security: secured,
+      description: 'Authenticate with the bearer header, or use the signed URL of `GET /files/{id}/url` where a header cannot be sent (img, video): then no token.',
+      operationId: 'downloadFile',
+      security: [...secured, {}],
       params: IdParams,
       querystring: SignedQuery,
-      produces: ['application/octet-stream'],
-      response: errors(400, 401, 404, 416),
+      headers: RangeHeaders,
+      response: download('application/octet-stream'),
     },
     preHandler: signer,
   }, async (request, reply) => {
@@ -164,11 +199,12 @@ export default async function fileRoutes(app: App, opts: { config: Config }) {
       tags: ['files'],
       summary: "An image's preview (WebP, at most 480×480), to the image's readers; 404 when it has none",
       description: "The image's signed URL (`GET /files/{id}/url`) opens its preview too: the same query after `/files/{id}/thumbnail`.",
-      security: secured,
+      operationId: 'downloadThumbnail',
+      security: [...secured, {}],
       params: IdParams,
       querystring: SignedQuery,
-      produces: ['image/webp'],
-      response: errors(400, 401, 404, 416),
+      headers: RangeHeaders,
+      response: { ...download('image/webp'), ...errors('VALIDATION_ERROR', ...SIGNED_IN, 'FILE_URL_INVALID', 'FILE_URL_EXPIRED', 'FILE_NOT_FOUND', 'PREVIEW_NOT_FOUND', 'RANGE_NOT_SATISFIABLE') },
     },
     preHandler: signer,
   }, async (request, reply) => {

@@ -4,4 +4,5 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 /** A Fastify instance whose route handlers are typed from their TypeBox schemas. */
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>
 
-export const secured: Array<Record<string, string[]>> = [{ bearer: [] }, { password: [] }]
+/** The OpenAPI security of a route that takes an access token (the public ones say `security: []`). */
+export const secured: Array<Record<string, string[]>> = [{ bearer: [] }]

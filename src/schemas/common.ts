@@ -1,22 +1,22 @@
 import { Type, type TSchema } from 'typebox'
+import type { ErrorCode } from '../error-codes.ts'
+import { named } from './named.ts'
 
 export const Uuid = Type.String({ format: 'uuid' })
 export const Timestamp = Type.String({ format: 'date-time' })
 export const Nullable = <T extends TSchema>(schema: T, options?: { description?: string }) => Type.Union([schema, Type.Null()], options)
 
-export const ErrorBody = Type.Object(
+export const ErrorBody = named('Error', Type.Object(
   {
     error: Type.String({ description: 'A sentence for people' }),
-    code: Type.String({ description: 'A machine-readable code, e.g. VALIDATION_ERROR' }),
-    details: Type.Optional(Type.Array(Type.String())),
+    code: Type.String({ description: 'A machine-readable code: the list is in this schema\'s `x-error-codes` and in docs/ERRORS.md' }),
+    details: Type.Optional(Type.Array(Type.String(), { description: 'VALIDATION_ERROR: each problem; USER_NOT_FOUND: the ids not found' })),
   },
-  { description: 'The one error shape of every route' },
-)
+  { description: 'The one error shape of every route. Any route may also answer 429 RATE_LIMITED (with `Retry-After`), 503 SERVICE_UNAVAILABLE and 500 INTERNAL_ERROR.' },
+))
 
-/** The error responses a route can give, by status, for the docs. */
-export function errors(...codes: number[]) {
-  return Object.fromEntries(codes.map((c) => [c, ErrorBody]))
-}
+/** What every signed-in route can answer 401 with. */
+export const SIGNED_IN: ErrorCode[] = ['UNAUTHORIZED', 'TOKEN_EXPIRED', 'SESSION_ENDED', 'ACCOUNT_DELETED']
 
 export const IdParams = Type.Object({ id: Uuid })
 

@@ -1,7 +1,8 @@
 import { Type, type Static } from 'typebox'
 import { Nullable, Timestamp, Uuid } from './common.ts'
 import { Message } from './messages.ts'
-import { User } from './users.ts'
+import { Me } from './users.ts'
+import { named } from './named.ts'
 
 // GET /users/me/export. The body is streamed, so this schema documents it (OpenAPI) and types the test;
 // Fastify does not serialize a stream through it.
@@ -22,8 +23,6 @@ export const ExportConversation = Type.Object(
   { description: 'A conversation you are a member of now' },
 )
 
-export const ExportMessage = Type.Object(Message.properties, { description: 'A Message you sent, as GET /messages/{id} gives it now' })
-
 export const ExportReaction = Type.Object(
   { message_id: Uuid, conversation_id: Uuid, emoji: Type.String(), created_at: Timestamp },
   { description: 'A reaction you gave, in a conversation you are a member of now' },
@@ -41,15 +40,15 @@ export const ExportFile = Type.Object(
   { description: "A file you uploaded that is still stored (metadata only; GET /files/{id} serves the bytes)" },
 )
 
-export const ExportArchive = Type.Object(
+export const ExportArchive = named('ExportArchive', Type.Object(
   {
     exported_at: Timestamp,
-    profile: User,
+    profile: Me,
     conversations: Type.Array(ExportConversation),
-    messages: Type.Array(ExportMessage),
+    messages: Type.Array(Message, { description: 'The messages you sent, as GET /messages/{id} gives them now' }),
     reactions: Type.Array(ExportReaction),
     files: Type.Array(ExportFile),
   },
   { description: 'Your data, read from one snapshot of the database' },
-)
+))
 export type ExportArchive = Static<typeof ExportArchive>

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox'
 import { Nullable, Uuid } from './common.ts'
 import { Message } from './messages.ts'
+import { named } from './named.ts'
 
 export const SEARCH_MAX_LIMIT = 50
 
@@ -16,13 +17,13 @@ export const SearchQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: SEARCH_MAX_LIMIT, default: 20 }),
 })
 
-export const SearchHit = Type.Object({
+export const SearchHit = named('SearchHit', Type.Object({
   message: Message,
   highlight: Type.String({ description: 'The matching passage as HTML: matches in <mark>…</mark>, everything else escaped' }),
-})
+}, { description: 'A message that matches, with its matching passage' }))
 export type SearchHit = Static<typeof SearchHit>
 
-export const SearchResults = Type.Object({
+export const SearchResults = named('SearchResults', Type.Object({
   results: Type.Array(SearchHit, { description: 'Newest first' }),
-  next_before: Nullable(Uuid),
-})
+  next_before: Nullable(Uuid, { description: "The next page's `before`; null on the last page" }),
+}, { description: 'A page of search results, newest first' }))

@@ -1,7 +1,8 @@
 import { Type, type Static } from 'typebox'
 import { Nullable, Timestamp, Uuid } from './common.ts'
+import { named } from './named.ts'
 
-export const Session = Type.Object(
+export const Session = named('Session', Type.Object(
   {
     id: Uuid,
     created_at: Timestamp,
@@ -10,5 +11,5 @@ export const Session = Type.Object(
     current: Type.Boolean({ description: 'Whether this is the session of the access token making the request' }),
   },
   { description: 'A signed-in device: one refresh-token family' },
-)
+))
 export type Session = Static<typeof Session>

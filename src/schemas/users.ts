@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { Nullable, Timestamp, Uuid } from './common.ts'
+import { named } from './named.ts'
 
 export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_]+$', description: '3-32 letters, digits or underscores; unique, case-insensitive' })
 export const Password = Type.String({
@@ -21,26 +22,26 @@ const userFields = {
   created_at: Timestamp,
 }
 
-export const User = Type.Object({ ...userFields, email: Nullable(Type.String()) }, { description: 'A user; email only in your own profile' })
-export const PublicUser = Type.Object(
+export const Me = named('Me', Type.Object({ ...userFields, email: Nullable(Type.String()) }, { description: 'Your own profile: the only view of a user with its email' }))
+export const User = named('User', Type.Object(
   {
     ...userFields,
     is_blocked: Type.Boolean({ description: 'Whether you block this user' }),
     is_deleted: Type.Boolean({ description: 'The account was deleted (its messages stay, under its name)' }),
   },
-  { description: 'Another user, without email; online and last seen only to those who share a conversation with them and are not blocked by them' },
-)
+  { description: 'A user as others see them, without email; online and last seen only to those who share a conversation with them and are not blocked by them' },
+))
+export type Me = Static<typeof Me>
 export type User = Static<typeof User>
-export type PublicUser = Static<typeof PublicUser>
 
-export const AuthTokens = Type.Object(
+export const AuthTokens = named('AuthTokens', Type.Object(
   {
     access_token: Type.String(),
     refresh_token: Type.String(),
     token_type: Type.Literal('bearer'),
     expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
-    user: User,
+    user: Me,
   },
-  
-)
+  { description: 'A signed-in session: send `access_token` as `Authorization: Bearer …`; trade `refresh_token` at POST /auth/refresh before `expires_in` runs out' },
+))
 export type AuthTokens = Static<typeof AuthTokens>

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { DB } from '../database.ts'
 import { badRequest, forbidden, notFound } from '../errors.ts'
-import type { PublicUser } from '../schemas/users.ts'
+import type { User } from '../schemas/users.ts'
 import { seesPresence, toPublicUser } from './users.ts'
 
 /** A direct conversation or message between a blocker and the one they block, either way. */
@@ -46,7 +46,7 @@ export class BlocksService {
   }
 
   /** The users the caller blocks, most recently blocked first; their presence as it is to the caller. */
-  async list(userId: string): Promise<PublicUser[]> {
+  async list(userId: string): Promise<User[]> {
     const rows = await this.db
       .selectFrom('blocks as b')
       .innerJoin('users as u', 'u.id', 'b.blocked_id')

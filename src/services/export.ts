@@ -34,7 +34,7 @@ export const exportBusy = () => new AppError(503, 'EXPORT_BUSY', 'Too many expor
  * reads it: `Readable.from` asks the generator for the next chunk only when the socket has drained.
  *
  * What is in it, and why:
- * - profile: the caller's own User, email included (what GET /users/me gives);
+ * - profile: the caller's own profile (Me), email included (what GET /users/me gives);
  * - conversations the caller is a member of now, with the members' public names only;
  * - every message the caller sent in those conversations, through parley_message_json like any REST answer:
  *   deleted ones in their deleted form (the row is what we keep: that something was sent, and when), and

@@ -3,7 +3,7 @@ import type { MessageType } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { badRequest, forbidden, notFound } from '../errors.ts'
 import { mentionNames } from '../mentions.ts'
-import { DELETED_CONTENT, type Edit, type Message, type Receipt } from '../schemas/messages.ts'
+import { DELETED_CONTENT, type Message, type MessageEdit, type Receipt } from '../schemas/messages.ts'
 import { blockedBetween, blockedError } from './blocks.ts'
 import { announceReadState } from './conversation-view.ts'
 import type { ConversationsService } from './conversations.ts'
@@ -184,7 +184,7 @@ export class MessagesService {
   }
 
   /** The versions an edit replaced, oldest first, to whoever may see the message (a deleted one has none). */
-  async edits(messageId: string, userId: string): Promise<Edit[]> {
+  async edits(messageId: string, userId: string): Promise<MessageEdit[]> {
     await this.visible(messageId, userId)
     const rows = await this.db.selectFrom('message_edits').select(['content', 'edited_at']).where('message_id', '=', messageId).orderBy('id').execute()
     return rows.map((r) => ({ content: r.content, edited_at: r.edited_at.toISOString() }))

@@ -3,7 +3,7 @@ import type { UsersTable } from '../../db/types.ts'
 import type { DB } from '../database.ts'
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
 import { mixedScriptWord } from '../mixed-script.ts'
-import type { PublicUser, User } from '../schemas/users.ts'
+import type { Me, User } from '../schemas/users.ts'
 import { normalizeName } from '../text.ts'
 import { fileIdOf, fileUrl } from './files.ts'
 import { hashPassword, verifyPassword } from './passwords.ts'
@@ -28,13 +28,13 @@ const userFields = (u: PublicRow, seesPresence: boolean) => ({
  * A user as a viewer sees them: `is_blocked` says whether the viewer blocks them; their presence only to someone
  * who shares a conversation with them and whom they do not block (to others they look offline, never seen).
  */
-export const toPublicUser = (u: PublicRow, view: { isBlocked: boolean; seesPresence: boolean }): PublicUser => ({
+export const toPublicUser = (u: PublicRow, view: { isBlocked: boolean; seesPresence: boolean }): User => ({
   ...userFields(u, view.seesPresence),
   is_blocked: view.isBlocked,
   is_deleted: u.deleted_at !== null,
 })
 
-export const toUser = (u: UserRow): User => ({ ...userFields(u, true), email: u.email })
+export const toUser = (u: UserRow): Me => ({ ...userFields(u, true), email: u.email })
 
 /** Whether the viewer sees the presence of the user whose id is `user` (a column): themselves, or someone sharing a conversation who does not block them. */
 export const seesPresence = (viewerId: string, user: string) => sql<SqlBool>`(${sql.ref(user)} = ${viewerId} OR (
@@ -46,7 +46,7 @@ export const seesPresence = (viewerId: string, user: string) => sql<SqlBool>`(${
 export const blockedBy = (viewerId: string, user: string) =>
   sql<SqlBool>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${viewerId} AND b.blocked_id = ${sql.ref(user)})`
 
-const viewedBy = (row: UserRow & { sees_presence: SqlBool; is_blocked: SqlBool }): PublicUser =>
+const viewedBy = (row: UserRow & { sees_presence: SqlBool; is_blocked: SqlBool }): User =>
   toPublicUser(row, { isBlocked: !!row.is_blocked, seesPresence: !!row.sees_presence })
 
 /**
@@ -112,7 +112,7 @@ export class UsersService {
     return user
   }
 
-  async me(id: string): Promise<User> {
+  async me(id: string): Promise<Me> {
     return toUser(await this.activeRow(id))
   }
 
@@ -121,7 +121,7 @@ export class UsersService {
     patch: { display_name?: string; email?: string | null; password?: string; current_password?: string },
     /** The caller's session, which outlives a password change. */
     currentSession?: string,
-  ): Promise<User> {
+  ): Promise<Me> {
     const changes: Partial<Pick<UserRow, 'display_name' | 'email' | 'password_hash'>> = {}
     if (patch.display_name !== undefined) changes.display_name = displayName(patch.display_name)
     if (patch.email !== undefined) changes.email = patch.email
@@ -169,7 +169,7 @@ export class UsersService {
   }
 
   /** Active users whose username or display name contains the query, as the viewer may see them. */
-  async search(viewerId: string, query: string, limit: number): Promise<PublicUser[]> {
+  async search(viewerId: string, query: string, limit: number): Promise<User[]> {
     // Names are stored NFC (see displayName): the query too, so a decomposed "Zoë" finds the composed one.
     const q = query.normalize('NFC').toLowerCase()
     const pattern = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
@@ -188,14 +188,14 @@ export class UsersService {
   }
 
   /** Points the user's avatar at an uploaded file; answers with the previous avatar's file id, for the caller to delete. */
-  async setAvatar(id: string, fileId: string): Promise<{ user: User; previous: string | undefined }> {
+  async setAvatar(id: string, fileId: string): Promise<{ user: Me; previous: string | undefined }> {
     const before = await this.activeRow(id)
     const row = await this.db.updateTable('users').set({ avatar_url: fileUrl(fileId), updated_at: new Date() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
     return { user: toUser(row), previous: fileIdOf(before.avatar_url) }
   }
 
   /** Any user by id, including a deleted one: their old messages still need a name. */
-  async publicView(viewerId: string, id: string): Promise<PublicUser> {
+  async publicView(viewerId: string, id: string): Promise<User> {
     const user = await this.db
       .selectFrom('users')
       .selectAll()
