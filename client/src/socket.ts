@@ -24,7 +24,7 @@ export interface SocketHandlers {
 }
 
 export interface SocketTiming {
-  /** A ping this often; a socket that said nothing between two pings is dead. */
+  /** A ping this often; a socket that said nothing between two pings is dead, and so is one not open after two. */
   pingIntervalMs: number
   ackTimeoutMs: number
 }
@@ -38,12 +38,15 @@ export class LiveSocket {
   private refs = 0
   private ended = false
   private heard = true
-  private watchdog: ReturnType<typeof setInterval> | undefined
+  private watchdog: ReturnType<typeof setInterval> | ReturnType<typeof setTimeout> | undefined
   private readonly ws: WebSocketLike
 
   constructor(url: string, token: string, Impl: WebSocketConstructor, private readonly timing: SocketTiming, private readonly on: SocketHandlers) {
     this.ws = new Impl(url, [`bearer.${token}`])
+    // An upgrade that never completes (a dead path, a hung balancer) is given up like a silent socket.
+    this.watchdog = setTimeout(() => this.close(STALLED, 'not open in time'), 2 * timing.pingIntervalMs)
     this.ws.onopen = () => {
+      clearTimeout(this.watchdog)
       this.startWatchdog()
       on.open()
     }
@@ -111,7 +114,8 @@ export class LiveSocket {
   private end(code: number, reason: string): void {
     if (this.ended) return
     this.ended = true
-    clearInterval(this.watchdog)
+    clearInterval(this.watchdog as ReturnType<typeof setInterval>)
+    clearTimeout(this.watchdog as ReturnType<typeof setTimeout>)
     this.ws.onopen = this.ws.onmessage = this.ws.onclose = null
     for (const w of [...this.pending.values()]) w.reject(new ParleyError('DISCONNECTED', 'the socket closed before an answer'))
     this.on.closed(code, reason)
