@@ -6,7 +6,7 @@ import { MemoryOutbox, Outbox, type OutboxEntry, type OutboxStorage } from './ou
 import { createRest, type Rest, unwrap } from './rest.ts'
 import type { WebSocketConstructor } from './socket.ts'
 import { TokenManager } from './tokens.ts'
-import type { AuthTokens, EphemeralEvents, LogEvents, Message, ParleyError, ServerEvent, Tokens } from './types.ts'
+import { type AuthTokens, type EphemeralEvents, type LogEvents, type Message, ParleyError, type ServerEvent, type Tokens } from './types.ts'
 
 export interface ClientOptions {
   /** `http(s)://host[:port]` of the API; the socket is its `ws(s)://…/ws`. */
@@ -102,9 +102,12 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.outbox.kick()
   }
 
-  /** Delivers a conversation's events after `lastSeq` (a Conversation's `last_seq`, or a position you kept). */
+  /**
+   * Delivers a conversation's events after `lastSeq` (a Conversation's `last_seq`, or a position you kept); when
+   * already live, those committed since are fetched at once (`resume`).
+   */
   follow(conversationId: string, lastSeq: number): void {
-    this.live.order.follow(conversationId, lastSeq)
+    this.live.follow(conversationId, lastSeq)
   }
 
   /** The last seq delivered of each conversation: keep it to follow them again after a restart. */
@@ -114,6 +117,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
 
   /** Sends a text message: stored in the outbox, retried until acknowledged, landing once. */
   send(conversationId: string, content: string, opts: SendOptions = {}): Promise<Message> {
+    if (!this.tokens.tokens) return Promise.reject(new ParleyError('SIGNED_OUT', 'not signed in: login() first'))
     const { client_id = crypto.randomUUID(), ...rest } = opts
     return this.outbox.add({ client_id, conversation_id: conversationId, content, ...rest, created_at: Date.now() })
   }
@@ -134,6 +138,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
 
   private signedIn(tokens: AuthTokens): AuthTokens {
     this.tokens.set(withExpiry(tokens))
+    this.outbox.kick() // sends kept from before the sign-in
     return tokens
   }
 }

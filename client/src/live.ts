@@ -32,6 +32,8 @@ export class Live {
   private resuming: string[] | undefined
   /** 4401s since the last socket that went live: a token refused again right after a refresh waits a backoff. */
   private refusals = 0
+  /** Conversations followed on an open socket, not yet resumed on it. */
+  private followed = new Set<string>()
 
   constructor(private readonly opts: LiveOptions, private readonly tokens: TokenManager, private readonly on: LiveHandlers) {
     this.backoff = new Backoff(opts.backoff)
@@ -41,6 +43,14 @@ export class Live {
       if (socket?.open) void socket.request({ type: 'auth', token: t.access_token }).catch(() => socket.close(UNAUTHORIZED, 'auth refused'))
     })
     tokens.on('signed_out', () => this.stop())
+  }
+
+  /** Delivers a conversation's events after `lastSeq`; on a live socket, asks for those already missed at once. */
+  follow(conversationId: string, lastSeq: number): void {
+    this.order.follow(conversationId, lastSeq)
+    if (this.state !== 'live' && this.state !== 'resuming') return // the next socket's resume names it
+    this.followed.add(conversationId)
+    if (!this.resuming) this.resumeFollowed()
   }
 
   start(): void {
@@ -82,6 +92,7 @@ export class Live {
   }
 
   private opened(): void {
+    this.followed.clear()
     const positions = this.order.positions()
     if (Object.keys(positions).length === 0) return this.live()
     this.setState('resuming')
@@ -108,6 +119,12 @@ export class Live {
     if (!this.resuming && this.order.gaps().length) this.askForGaps()
   }
 
+  private resumeFollowed(): void {
+    const all = this.order.positions()
+    this.resume(Object.fromEntries([...this.followed].map((id) => [id, all[id]])))
+    this.followed.clear()
+  }
+
   private askForGaps(): void {
     const all = this.order.positions()
     this.resume(Object.fromEntries(this.order.gaps().map((id) => [id, all[id]])))
@@ -118,7 +135,8 @@ export class Live {
     this.resuming = undefined
     for (const e of this.order.skipGaps(named)) this.on.event(e)
     if (this.state === 'resuming') this.live()
-    if (this.order.gaps().length) this.askForGaps()
+    if (this.followed.size) this.resumeFollowed()
+    else if (this.order.gaps().length) this.askForGaps()
   }
 
   private closed(socket: LiveSocket, code: number, reason: string): void {
