@@ -3,6 +3,7 @@
 import t from 'tap'
 import { type LogEvent, SeqOrder } from '../client/src/index.ts'
 import { Backoff } from '../client/src/backoff.ts'
+import { expiryOf } from '../client/src/tokens.ts'
 
 const ev = (conversation_id: string, seq: number) => ({ type: 'message_read', conversation_id, seq, data: {} }) as unknown as LogEvent
 const seqs = (events: LogEvent[]) => events.map((e) => e.seq)
@@ -46,4 +47,11 @@ t.test('backoff: exponential ceilings with full jitter, capped, reset after a su
   t.equal(top.next(), 100, 'and start over after a reset')
   const jittered = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 0.5)
   t.same([jittered.next(), jittered.next()], [50, 100], 'each delay is drawn below its ceiling')
+})
+
+t.test('defaults: the first delay is at most 250 ms; a token without an exp claim has no known expiry', async (t) => {
+  t.ok(new Backoff().next() <= 250)
+  t.equal(expiryOf('not-a-jwt'), undefined)
+  const claims = Buffer.from(JSON.stringify({ exp: 1_900_000_000 })).toString('base64url')
+  t.equal(expiryOf(`h.${claims}.s`), 1_900_000_000_000, 'read from exp, base64url')
 })

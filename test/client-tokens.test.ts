@@ -3,7 +3,7 @@
 // refused refresh token ending in `signed_out`. Also `follow` on a live socket, which fetches what was missed.
 import t from 'tap'
 import { JWT_SECRET } from './helper.ts'
-import { directConversation, logOf, sdkClient, until } from './client-sdk.ts'
+import { directConversation, logOf, sdkClient, storedByClientId, until } from './client-sdk.ts'
 import { call, startCluster } from './processes.ts'
 
 t.setTimeout(180_000)
@@ -88,4 +88,28 @@ t.test('a refresh token the server refuses ends the session: signed_out, and the
   await until(client, () => client.state === 'closed', 'closed')
   t.equal(states.filter((s) => s.state === 'connecting').length, 1, 'no reconnect without a session')
   await t.rejects(client.send(conv.id, 'never'), { code: 'SIGNED_OUT' }, 'a send after it is refused at once, not retried forever')
+})
+
+t.test('a kept session whose access token has expired is refreshed before the socket opens (no 4401)', async (t) => {
+  const tokens = await login()
+  const { client, states } = sdkClient(t, { baseUrl: cluster.a.base, tokens: { access_token: tokens.access_token, refresh_token: tokens.refresh_token, expires_at: Date.now() - 1 } })
+  client.connect()
+  await until(client, () => client.state === 'live', 'live')
+  t.same(states.map((s) => s.state), ['connecting', 'live'], 'straight to live')
+  t.not(client.tokens.tokens!.refresh_token, tokens.refresh_token, 'on a refreshed pair')
+})
+
+t.test('a send refused for good (not a member) rejects, emits failed and leaves the outbox, by REST and by socket', async (t) => {
+  const stranger = await cluster.user(cluster.a.base, 'stranger')
+  const tokens = (await call(cluster.a.base, 'POST', '/auth/login', undefined, { username: `stranger_${process.pid}`, password: 'Passw0rd' })).body
+  const { client } = sdkClient(t, { baseUrl: cluster.a.base, tokens: { access_token: tokens.access_token, refresh_token: tokens.refresh_token } })
+  const failed: string[] = []
+  client.on('failed', ({ error }) => failed.push(error.code))
+  await t.rejects(client.send(conv.id, 'by REST'), { code: 'CONVERSATION_NOT_FOUND', status: 404 }, 'by REST: the API\'s code and status')
+  client.connect()
+  await until(client, () => client.state === 'live', 'live')
+  await t.rejects(client.send(conv.id, 'by socket'), { code: 'CONVERSATION_NOT_FOUND' }, 'by socket: the error frame\'s code')
+  t.same(failed, ['CONVERSATION_NOT_FOUND', 'CONVERSATION_NOT_FOUND'], 'each emitted failed')
+  t.same(await client.outbox.storage.all(), [], 'and left the outbox')
+  t.equal((await storedByClientId(cluster.url, stranger.id)).size, 0, 'nothing stored')
 })

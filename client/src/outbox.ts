@@ -48,6 +48,8 @@ export class Outbox extends Emitter<OutboxEvents> {
   private running = false
   private wake: (() => void) | undefined
   private stopped = false
+  /** Kicked while a flush runs: it may have read the storage before the newest entry, so it reads it again. */
+  private again = false
   private readonly backoff: Backoff
 
   constructor(readonly storage: OutboxStorage, private readonly transport: Transport, backoff?: BackoffOptions) {
@@ -66,6 +68,7 @@ export class Outbox extends Emitter<OutboxEvents> {
   /** Tries now: at start-up (entries left by an earlier run), and whenever a way to the server opens. */
   kick(): void {
     this.stopped = false
+    this.again = true
     this.wake?.()
     if (!this.running) void this.flush()
   }
@@ -78,8 +81,11 @@ export class Outbox extends Emitter<OutboxEvents> {
   private async flush(): Promise<void> {
     this.running = true
     try {
-      for (let next = await this.first(); next && !this.stopped; next = await this.first()) {
-        if (!(await this.attempt(next))) await this.pause(this.backoff.next())
+      while (this.again && !this.stopped) {
+        this.again = false
+        for (let next = await this.first(); next && !this.stopped; next = await this.first()) {
+          if (!(await this.attempt(next))) await this.pause(this.backoff.next())
+        }
       }
     } finally {
       this.running = false
