@@ -51,7 +51,7 @@ export async function register(out: Output, opts: Credentials) {
 export async function logout(out: Output) {
   const session = await readSession()
   if (session) {
-    const { client, saved } = await signedIn()
+    const { client } = await signedIn()
     try {
       // An expired access token is refreshed first, which rotates the refresh token: end the current one.
       const ending = client.tokens.access().then(() => unwrap(client.rest.POST('/auth/logout', { body: { refresh_token: client.tokens.tokens!.refresh_token } })))
@@ -60,7 +60,6 @@ export async function logout(out: Output) {
       })
     } finally {
       client.close()
-      await saved() // a pair written after the removal would bring the session back
     }
     await removeSession()
   }

@@ -8,14 +8,13 @@ import { type Signed, signedIn } from './connect.ts'
 import { conversationLine, messageLine } from './format.ts'
 import type { Output } from './output.ts'
 
-/** Runs `fn` on the kept session; the client is closed and rotated tokens are saved, whatever happens. */
+/** Runs `fn` on the kept session; the client is closed whatever happens. */
 export async function withSession<T>(fn: (s: Signed) => Promise<T>): Promise<T> {
   const signed = await signedIn()
   try {
     return await fn(signed)
   } finally {
     signed.client.close()
-    await signed.saved()
   }
 }
 

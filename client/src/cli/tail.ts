@@ -8,13 +8,12 @@ import type { Output } from './output.ts'
 import { resolveConversation } from './messages.ts'
 
 export async function tail(out: Output, target: string): Promise<void> {
-  const { client, saved } = await signedIn()
+  const { client } = await signedIn()
   let conversation: Conversation
   try {
     conversation = await resolveConversation(client, target)
   } catch (err) {
     client.close()
-    await saved()
     throw err
   }
   const id = conversation.id
@@ -24,6 +23,7 @@ export async function tail(out: Output, target: string): Promise<void> {
     if (e.type === 'conversation_updated' && e.seq !== undefined) conversation = e.data
     out.result(e, () => eventLine(conversation, e))
   })
+  client.on('tokens', () => out.note({ session: 'refreshed' }, 'session refreshed'))
   client.on('state', ({ state, code }) => out.note({ state, code }, state === 'offline' ? `offline (${code}), reconnecting` : state))
   const ended = new Promise<void>((resolve, reject) => {
     const stop = () => resolve()
@@ -37,6 +37,5 @@ export async function tail(out: Output, target: string): Promise<void> {
     await ended
   } finally {
     client.close()
-    await saved()
   }
 }
