@@ -43,6 +43,12 @@ export function follow(child: ChildProcess) {
     })
   read(child.stdout!, out)
   read(child.stderr!, err)
+  // A prompt ends no line: what stdout has shown so far, checked as it comes.
+  const shown = { text: '' }
+  child.stdout!.on('data', (d) => {
+    shown.text += d
+    for (const w of [...waiters]) w()
+  })
   const exited = once(child, 'close').then(([code]) => code as number | null)
   /** Resolves when `test()` holds, checked on each new line; rejects if the process ends first, or after `ms`. */
   const until = (test: () => boolean, what: string, ms = 30_000) =>
@@ -58,5 +64,5 @@ export function follow(child: ChildProcess) {
       void exited.then(() => (waiters.delete(check), test() ? resolve() : reject(new Error(`parley ended before ${what}: ${err.join('\n')}`))))
       check()
     })
-  return { out, err, until, exited }
+  return { out, err, shown, until, exited }
 }

@@ -1,10 +1,11 @@
 // The `parley` CLI (issue 16, point 3) as a user runs it: the bin as a real process against a real instance,
 // behind a TCP proxy standing for the network. Each person has their own session file.
-import { stat, readFile, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildLiveApp, tempDir } from './helper.ts'
-import { follow, parley, spawnParley } from './cli-run.ts'
+import { BIN, follow, parley, spawnParley } from './cli-run.ts'
 import { tcpProxy } from './tcp-proxy.ts'
 
 t.setTimeout(120_000)
@@ -35,6 +36,23 @@ t.test('register and login keep the session in a file of the owner only', async 
   t.equal(login.code, 0, login.stderr)
   t.equal(json(login.stdout).user.display_name, 'Alice', 'login: the password from PARLEY_PASSWORD')
   t.not(json(await readFile(alice, 'utf8')).refresh_token, kept.refresh_token, 'the new session replaced the old one')
+})
+
+t.test('on a terminal, register asks for the username and the password, and does not echo the password', async (t) => {
+  // util-linux `script` gives the CLI a pseudo-terminal; what we write to it is typed on that terminal.
+  const file = join(dir, 'erin.json')
+  const child = spawn('script', ['-qec', `${BIN} register --url ${base}`, '/dev/null'], { env: { ...process.env, PARLEY_CONFIG: file }, stdio: ['pipe', 'pipe', 'pipe'] })
+  t.teardown(() => child.exitCode === null && child.kill('SIGKILL'))
+  const term = follow(child)
+  const screen = () => term.out.join('\n')
+  await term.until(() => term.shown.text.includes('username: '), 'the username prompt')
+  child.stdin!.write(`erin_${process.pid}\r`)
+  await term.until(() => term.shown.text.includes('password: '), 'the password prompt')
+  child.stdin!.write('Secret0pw\r')
+  t.equal(await term.exited, 0, screen())
+  t.match(screen(), `signed in to ${base} as @erin_${process.pid}`, 'signed in')
+  t.notMatch(term.shown.text, 'Secret0pw', 'the password was not shown')
+  t.ok(JSON.parse(await readFile(file, 'utf8')).refresh_token, 'and the session kept')
 })
 
 t.test('send to @user opens the direct conversation, with a client_id; the other lists it with its unread count', async (t) => {

@@ -3,7 +3,7 @@ import { unwrap } from '../rest.ts'
 import type { AuthTokens } from '../types.ts'
 import { DEFAULT_URL, newClient, signedIn } from './connect.ts'
 import type { Output } from './output.ts'
-import { ask } from './prompt.ts'
+import { ask, doneAsking } from './prompt.ts'
 import { readSession, removeSession, sessionPath, writeSession } from './session.ts'
 
 export interface Credentials {
@@ -17,6 +17,7 @@ export interface Credentials {
 async function credentials(opts: Credentials) {
   const username = opts.username ?? (await ask('username: ', { flag: '--username' }))
   const password = opts.password ?? process.env.PARLEY_PASSWORD ?? (await ask('password: ', { secret: true, flag: '--password' }))
+  doneAsking()
   return { url: opts.url ?? process.env.PARLEY_URL ?? DEFAULT_URL, username, password }
 }
 
