@@ -102,6 +102,18 @@ t.test('tail prints what another user sends, and after its socket is cut, what w
   t.equal(await tail.exited, 0, 'Ctrl+C ends it cleanly')
 })
 
+t.test('tail without --json: a short line for each message', async (t) => {
+  const child = spawnParley(alice, ['tail', conversationId])
+  t.teardown(() => child.exitCode === null && child.kill('SIGKILL'))
+  const tail = follow(child)
+  await tail.until(() => tail.err.includes('parley: live'), 'the socket live')
+  await parley(bob, ['send', conversationId, 'in plain text'])
+  await tail.until(() => tail.out.length > 0, 'a line')
+  t.match(tail.out, [/^\d\d:\d\d bob_\d+: in plain text$/], 'time, sender, text')
+  child.kill('SIGINT')
+  t.equal(await tail.exited, 0)
+})
+
 t.test('upload sends a file with its caption', async (t) => {
   const file = join(dir, 'notes.txt')
   await writeFile(file, 'the minutes\n')

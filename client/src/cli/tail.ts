@@ -24,7 +24,12 @@ export async function tail(out: Output, target: string): Promise<void> {
     out.result(e, () => eventLine(conversation, e))
   })
   client.on('tokens', () => out.note({ session: 'refreshed' }, 'session refreshed'))
-  client.on('state', ({ state, code }) => out.note({ state, code }, state === 'offline' ? `offline (${code}), reconnecting` : state))
+  let last = ''
+  client.on('state', ({ state, code }) => {
+    if (state === last) return // closed by the SDK on a refused session, then by us
+    last = state
+    out.note({ state, code }, state === 'offline' ? `offline (${code}), reconnecting` : state)
+  })
   const ended = new Promise<void>((resolve, reject) => {
     const stop = () => resolve()
     process.once('SIGINT', stop)
