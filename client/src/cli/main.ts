@@ -1,16 +1,28 @@
 // parley: the command line on @parley/client (docs/CLIENT.md). The commands live in their modules; this wires
 // them to commander and turns any failure into one line on stderr and an exit code.
-import { Command, CommanderError, Option } from 'commander'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { login, logout, register, type Credentials } from './auth.ts'
 import { conversations, send, type SendFlags, upload } from './messages.ts'
 import { EXIT, Output } from './output.ts'
 import { tail } from './tail.ts'
 
+const positive = (value: string): number => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number, 1 or more')
+  return n
+}
+
 const program = new Command('parley')
   .description('Parley from the command line: sign in, list conversations, send, follow one live, upload')
   .option('--json', 'print JSON for scripts (tail: one object a line); errors as {"error","code"} on stderr')
-  .showHelpAfterError()
   .exitOverride()
+  // A wrong command line is an error like the others: one line on stderr, JSON with --json.
+  .configureOutput({
+    outputError: (text, write) => {
+      const error = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')
+      write(process.argv.includes('--json') ? JSON.stringify({ error, code: 'USAGE' }) + '\n' : `parley: ${error} (see --help)\n`)
+    },
+  })
 
 /** An action with the global --json, its failure reported by `Output.error`. */
 const run =
@@ -46,8 +58,8 @@ program
   .command('conversations')
   .description('your conversations, most recent first: name (or the other person), unread count, last message')
   .option('--archived', 'the archived ones')
-  .option('--limit <n>', 'at most n (≤ 100)')
-  .action(run((out, opts: { archived?: boolean; limit?: string }) => conversations(out, opts)))
+  .option('--limit <n>', 'at most n (≤ 100)', positive)
+  .action(run((out, opts: { archived?: boolean; limit?: number }) => conversations(out, opts)))
 
 program
   .command('send')
@@ -56,7 +68,7 @@ program
   .argument('<text>')
   .option('--client-id <uuid>', 'the idempotency key: a send retried with the same one lands once (default: a new UUID)')
   .option('--reply-to <message_id>')
-  .option('--timeout <seconds>', 'give up when not acknowledged by then', '30')
+  .option('--timeout <seconds>', 'give up when not acknowledged by then', positive, 30)
   .action(run((out, target: string, text: string, opts: SendFlags) => send(out, target, text, opts)))
 
 program

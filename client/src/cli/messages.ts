@@ -18,9 +18,9 @@ export async function withSession<T>(fn: (s: Signed) => Promise<T>): Promise<T> 
   }
 }
 
-export const conversations = (out: Output, opts: { archived?: boolean; limit?: string }) =>
+export const conversations = (out: Output, opts: { archived?: boolean; limit?: number }) =>
   withSession(async ({ client, session }) => {
-    const query = { archived: opts.archived || undefined, limit: opts.limit ? Number(opts.limit) : undefined }
+    const query = { archived: opts.archived || undefined, limit: opts.limit }
     const list = await unwrap(client.rest.GET('/conversations', { params: { query } }))
     out.result(list, () => (list.length ? list.map((c) => conversationLine(c, session.user.id)).join('\n') : 'no conversations'))
   })
@@ -38,7 +38,7 @@ export async function resolveConversation(client: ParleyClient, target: string):
 export interface SendFlags {
   clientId?: string
   replyTo?: string
-  timeout: string
+  timeout: number
 }
 
 /** Through the SDK's outbox (socket or REST, retried with one client_id): gives up after --timeout seconds. */
@@ -47,7 +47,7 @@ export const send = (out: Output, target: string, text: string, opts: SendFlags)
     const conversation = await resolveConversation(client, target)
     const client_id = opts.clientId ?? crypto.randomUUID()
     const sending = client.send(conversation.id, text, { client_id, reply_to_id: opts.replyTo })
-    const message = await deadline(sending, Number(opts.timeout), client_id)
+    const message = await deadline(sending, opts.timeout, client_id)
     out.result(message, () => `${messageLine(conversation, message)}  (${message.id}, seq ${message.seq})`)
   })
 
