@@ -60,6 +60,13 @@ export async function tcpProxy(t: Test, targets: string[]) {
         if (!opts.downOnly) l.up = false
       }
     },
+    /** The connections open now are closed at once, both ends (a dropped link, an instance's socket cut). */
+    cut() {
+      for (const l of links) {
+        l.client.destroy()
+        l.server.destroy()
+      }
+    },
     block: () => (blocked = true),
     unblock: () => (blocked = false),
     /** Connections open through it now. */
