@@ -1,12 +1,15 @@
-# One Parley instance: what `npm start` runs, on Node 20, without the dev dependencies.
+# One Parley instance: what `npm start` runs, without the dev dependencies, on Node 24, the current LTS
+# (`--build-arg NODE_VERSION=20` for the Node 20 the development machines run; the suite passes on both).
 # tsx (which runs the TypeScript sources) is a regular dependency, so a production install has it.
-FROM node:20-bookworm-slim
+ARG NODE_VERSION=24
+FROM node:${NODE_VERSION}-bookworm-slim
 
 ENV NODE_ENV=production
 WORKDIR /app
 
-# Dependencies first: this layer is rebuilt only when the lockfile changes.
+# Dependencies first: this layer is rebuilt only when the lockfile (or the SDK workspace it links) changes.
 COPY package.json package-lock.json ./
+COPY client ./client
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./
