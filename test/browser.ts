@@ -20,8 +20,11 @@ export function launchBrowser(t: Test): Promise<Browser> | undefined {
   return launching
 }
 
-/** Collects what must not happen on a page: dialogs (an alert() from injected markup), script errors, CSP violations. */
-export function watch(page: Page, name: string, problems: string[]) {
+/**
+ * Collects what must not happen on a page: dialogs (an alert() from injected markup), script errors, CSP
+ * violations; `expected` names console errors the test causes on purpose.
+ */
+export function watch(page: Page, name: string, problems: string[], expected?: RegExp) {
   page.on('dialog', (d) => {
     problems.push(`${name}: dialog ${d.type()} "${d.message()}"`)
     d.dismiss().catch(() => {})
@@ -30,7 +33,7 @@ export function watch(page: Page, name: string, problems: string[]) {
   page.on('console', (m) => {
     // Expected: the 400 of the refused weak password, the 401 and 403 of wrong passwords, and a dropped
     // socket while its instance restarts or its account goes.
-    if (m.type() === 'error' && !/status of 40[013]|WebSocket|ERR_CONNECTION_REFUSED/.test(m.text())) problems.push(`${name}: console ${m.text()}`)
+    if (m.type() === 'error' && !/status of 40[013]|WebSocket|ERR_CONNECTION_REFUSED/.test(m.text()) && !expected?.test(m.text())) problems.push(`${name}: console ${m.text()}`)
   })
 }
 

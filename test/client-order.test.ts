@@ -40,6 +40,17 @@ t.test('a gap the server cannot fill (its resume answered without it) is passed 
   t.same(order.positions(), { c: 6 }, 'follow never moves a conversation back')
 })
 
+t.test('follow past held events (the app loaded a newer state): they are dropped and what follows is delivered', async (t) => {
+  const order = new SeqOrder()
+  order.follow('c', 1)
+  order.accept(ev('c', 3))
+  order.accept(ev('c', 6))
+  t.same(seqs(order.follow('c', 5)), [6], 'the held 3 is in the loaded state; 6 follows it')
+  t.same(order.gaps(), [], 'nothing is left waiting (no resume asked for)')
+  t.same(order.positions(), { c: 6 })
+  t.same(seqs(order.follow('c', 2)), [], 'an older position changes nothing')
+})
+
 t.test('backoff: exponential ceilings with full jitter, capped, reset after a success', async (t) => {
   const top = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 1)
   t.same([1, 2, 3, 4, 5].map(() => top.next()), [100, 200, 400, 800, 1000], 'the ceilings double up to the cap')

@@ -1,7 +1,10 @@
 // @parley/client and its tokens, against two real instances whose access tokens live 10 s: refreshed before
 // expiry with the `auth` frame keeping the socket open, refreshed after a 4401, REST retried after a 401, and a
 // refused refresh token ending in `signed_out`. Also `follow` on a live socket, which fetches what was missed.
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
+import WebSocket from 'ws'
+import { type ClientOptions, ParleyClient, unwrap } from '../client/src/index.ts'
 import { JWT_SECRET } from './helper.ts'
 import { directConversation, logOf, sdkClient, storedByClientId, until } from './client-sdk.ts'
 import { call, startCluster } from './processes.ts'
@@ -112,4 +115,60 @@ t.test('a send refused for good (not a member) rejects, emits failed and leaves 
   t.same(failed, ['CONVERSATION_NOT_FOUND', 'CONVERSATION_NOT_FOUND'], 'each emitted failed')
   t.same(await client.outbox.storage.all(), [], 'and left the outbox')
   t.equal((await storedByClientId(cluster.url, stranger.id)).size, 0, 'nothing stored')
+})
+
+t.test('a resume naming more conversations than one frame may (1000) goes as several, one after another', async (t) => {
+  const frames: Array<Record<string, number>> = []
+  class Counting extends WebSocket {
+    send(data: string) {
+      const frame = JSON.parse(data)
+      if (frame.type === 'resume') frames.push(frame.conversations)
+      super.send(data)
+    }
+  }
+  const { client, events } = sdkClient(t, { baseUrl: cluster.a.base, WebSocket: Counting as unknown as ClientOptions['WebSocket'] })
+  await client.login(`alice_${process.pid}`, 'Passw0rd')
+  const before = (await logOf(cluster.url, conv.id, 0)).at(-1)![0]
+  // Conversations the server does not know are passed over; the real one comes last, in the second frame.
+  for (let i = 0; i < 1499; i++) client.follow(randomUUID(), 1)
+  client.follow(conv.id, before)
+  await restSend(cluster.b.base, bob, conv.id, 'missed while away')
+  const log = await logOf(cluster.url, conv.id, before)
+  client.connect()
+  await until(client, () => client.state === 'live' && events.length >= log.length, 'live, with the missed event')
+  t.same(frames.map((f) => Object.keys(f).length), [1000, 500], 'two resume frames, the second after the first was answered')
+  t.same(events.map((e) => [e.seq, e.type]), log, 'what was missed, once')
+})
+
+t.test('typing reaches the other member; logout ends the session on the server', async (t) => {
+  const { client } = sdkClient(t, { baseUrl: cluster.a.base })
+  await client.login(`alice_${process.pid}`, 'Passw0rd')
+  const watcher = sdkClient(t, { baseUrl: cluster.b.base })
+  await watcher.client.login(`bob_${process.pid}`, 'Passw0rd')
+  client.connect()
+  watcher.client.connect()
+  await until(client, () => client.state === 'live', 'live')
+  await until(watcher.client, () => watcher.client.state === 'live', 'bob live')
+  const seen = watcher.client.next('typing_indicator', (e) => e.data.is_typing && e.conversation_id === conv.id)
+  client.typing(conv.id, true)
+  t.equal((await seen).data.user_id, alice.id, "Alice's typing, on Bob's instance")
+
+  const refresh = client.tokens.tokens!.refresh_token
+  await client.logout()
+  t.equal(client.state, 'closed', 'the client is closed')
+  const after = await call(cluster.a.base, 'POST', '/auth/refresh', undefined, { refresh_token: refresh })
+  t.equal(after.status, 401, 'and its refresh token no longer works')
+})
+
+t.test("the API's error details reach the app; a refused refresh before a call is that refusal, not a network error", async (t) => {
+  const fresh = new ParleyClient({ baseUrl: cluster.a.base, WebSocket: WebSocket as unknown as ClientOptions['WebSocket'] })
+  t.teardown(() => fresh.close())
+  const weak = await fresh.register({ username: `weak_${process.pid}`, password: 'short' }).catch((e) => e)
+  t.equal(weak.status, 400)
+  t.ok(weak.details.some((d: string) => d.includes('password')), `details name the field (${weak.details})`)
+  const stale = new ParleyClient({ baseUrl: cluster.a.base, WebSocket: WebSocket as unknown as ClientOptions['WebSocket'], tokens: { access_token: '', refresh_token: 'not-a-token', expires_at: 0 } })
+  t.teardown(() => stale.close())
+  const refused = await unwrap(stale.rest.GET('/users/me')).catch((e) => e)
+  t.equal(refused.status, 401, `the refresh's 401 (${refused.code})`)
+  t.not(refused.code, 'NETWORK')
 })

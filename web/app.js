@@ -1,25 +1,38 @@
-// Parley's web client: the public REST API and /ws only, no framework, no build step. This module signs in
-// and out and wires the others: state.js (what is shared), list.js (the conversation list), view.js (the open
-// conversation), menu.js (a message's menu and reactions), thread.js, composer.js, dialogs.js,
-// message-dialogs.js and events.js (live frames).
+// Parley's web client: the public REST API and /ws through the SDK (/parley-client.js), no framework, no build
+// step of its own. This module signs in and out and wires the others: session.js (the SDK's client), state.js
+// (what is shared), list.js (the conversation list), view.js (the open conversation), menu.js (a message's menu
+// and reactions), thread.js, composer.js, send.js (the outbox), dialogs.js, message-dialogs.js and events.js
+// (live events).
 import { ApiError } from './api.js'
 import { $ } from './dom.js'
 import { onEvent } from './events.js'
 import { showErrors } from './forms.js'
 import { loadConversations } from './list.js'
-import { closeConversation } from './view.js'
-import { api, avatar, hooks, links, live, nameOf, state } from './state.js'
+import { clearPending, loadPending, settled } from './send.js'
+import { login, logout, register, restore, session } from './session.js'
+import { closeConversation, upsert } from './view.js'
+import { api, avatar, links, nameOf, state } from './state.js'
 import './dialogs.js'
 import './composer.js'
 import './conversation-menu.js'
 import './message-search.js'
 
-hooks.onEvent = onEvent
-hooks.onStatus = (status) => { $('#banner').hidden = status === 'open' }
-
 // ---------- session ----------
 
-api.onSession = (user) => {
+session.onStart = (client) => {
+  // One event at a time, in order, even when handling one needs a request.
+  let queue = Promise.resolve()
+  client.on('event', (e) => { queue = queue.then(() => onEvent(e)).catch((err) => console.error(err)) })
+  client.on('state', ({ state: s }) => {
+    if (s === 'offline') $('#banner').hidden = false
+    else if (s !== 'connecting') $('#banner').hidden = true
+  })
+  // Sends an earlier page left in the outbox land after this one connects; mine land in sendMessage().
+  client.on('sent', ({ entry, message }) => { settled(entry.client_id); upsert(message) })
+  client.on('failed', ({ entry }) => settled(entry.client_id))
+}
+
+session.onUser = (user) => {
   if (!user) return signedOut()
   const first = !state.me
   state.me = user
@@ -32,18 +45,18 @@ api.onSession = (user) => {
 async function signedIn() {
   $('#auth').hidden = true
   $('#chat').hidden = false
-  await loadConversations()
-  live.start()
+  const client = api.client
+  // What the conversations' state includes is followed before the socket opens: its first resume names them.
+  await Promise.all([loadConversations(), loadPending(client)])
+  if (api.client === client) client.connect()
 }
 
 function signedOut() {
-  live.stop()
   links.clear()
   state.me = null
   for (const map of [state.conversations, state.presence, state.users, state.readers, state.myRead]) map.clear()
   closeConversation()
-  live.seqs.clear()
-  live.seen.clear()
+  clearPending()
   for (const d of document.querySelectorAll('dialog[open]')) d.close()
   $('#chat').hidden = true
   $('#banner').hidden = true
@@ -82,12 +95,11 @@ function formHandler(form, prefix, action) {
     }
   })
 }
-formHandler($('#login-form'), 'login', (f) => api.login(f.username ?? '', f.password ?? ''))
-formHandler($('#register-form'), 'register', (f) => api.register(f))
-$('#logout').addEventListener('click', () => api.logout())
+formHandler($('#login-form'), 'login', (f) => login(f.username ?? '', f.password ?? ''))
+formHandler($('#register-form'), 'register', (f) => register(f))
+$('#logout').addEventListener('click', () => logout())
 $('#back').addEventListener('click', closeConversation)
 
 // ---------- start ----------
 
-if (api.hasStoredSession) api.refresh().catch(() => signedOut())
-else signedOut()
+restore().then((resumed) => resumed || signedOut(), () => signedOut())

@@ -1,7 +1,7 @@
 // The composer: sending, typing, drafts per conversation, replies, @ autocomplete, and uploads (attach, paste, drop).
 import { $, h } from './dom.js'
 import { renderList, summary } from './list.js'
-import { api, live, nameOf, state, userName } from './state.js'
+import { api, nameOf, state, userName } from './state.js'
 import { sendMessage } from './send.js'
 import { jumpTo } from './history.js'
 import { upsert } from './view.js'
@@ -17,12 +17,12 @@ export function typing(isTyping) {
   if (isTyping) {
     if (Date.now() - typingSent > 3000) {
       typingSent = Date.now()
-      live.send({ type: 'typing', conversation_id: c.id, is_typing: true })
+      api.client?.typing(c.id, true)
     }
     typingTimer = setTimeout(() => typing(false), 4000)
   } else if (typingSent) {
     typingSent = 0
-    live.send({ type: 'typing', conversation_id: c.id, is_typing: false })
+    api.client?.typing(c.id, false)
   }
 }
 

@@ -2,6 +2,7 @@
 import { setTyping } from './composer.js'
 import { renderSettings } from './dialogs.js'
 import { fetchConversation, refreshUser, rememberUser, renderList } from './list.js'
+import { session } from './session.js'
 import { api, state } from './state.js'
 import { threadUpdated } from './thread.js'
 import { closeConversation, loadPins, readUpTo, renderReceipts, setReactions, upsert } from './view.js'
@@ -17,7 +18,7 @@ export async function onEvent(frame) {
   if (type === 'typing_indicator') return setTyping(data)
   if (type === 'user_updated') {
     rememberUser(data)
-    if (data.id === state.me.id) api.onSession({ ...state.me, ...data })
+    if (data.id === state.me.id) session.onUser({ ...state.me, ...data })
     return renderList()
   }
   // My own settings of a conversation (mute, archive), changed on another device: no seq, mine only.

@@ -2,7 +2,7 @@
 import { $, day, h, time } from './dom.js'
 import { openConversation, renderReceipts } from './view.js'
 import { renderSettings } from './dialogs.js'
-import { api, avatar, isMuted, live, others, state, title, userName } from './state.js'
+import { api, avatar, isMuted, others, state, title, userName } from './state.js'
 
 const activity = (c) => c.last_message?.created_at ?? c.updated_at ?? c.created_at
 export const convAvatar = (c) => (c.is_group ? avatar(c.avatar_url, c.name) : avatar(others(c)[0]?.avatar_url, title(c)))
@@ -36,7 +36,7 @@ export function addConversation(c) {
   state.conversations.set(c.id, c)
   if (state.open?.id === c.id) state.open = c
   for (const p of c.participants) rememberUser(p.user)
-  live.known(c.id, c.last_seq)
+  api.client?.follow(c.id, c.last_seq)
 }
 
 /**

@@ -1,14 +1,10 @@
-// What every part of the client shares: the API, the socket, signed file links, and the state they fill.
+// What every part of the client shares: the API (the session's SDK client), signed file links, and the state they fill.
 import { Api } from './api.js'
 import { h } from './dom.js'
 import { FileLinks } from './files.js'
-import { Live } from './live.js'
 
 export const api = new Api()
 export const links = new FileLinks(api)
-/** Filled by app.js: the socket's handlers live in events.js, which imports this module. */
-export const hooks = { onEvent: async () => {}, onStatus: () => {} }
-export const live = new Live(api, { onEvent: (f) => hooks.onEvent(f), onStatus: (s) => hooks.onStatus(s) })
 
 export const state = {
   me: null,

@@ -10,6 +10,7 @@ import { api, links, nameOf, size, sorted, state, userName } from './state.js'
 import { richText } from './text.js'
 import { closeThread, openThread, threadChanged } from './thread.js'
 import { jumpTo } from './history.js'
+import { renderPending } from './send.js'
 
 /** Consecutive messages of one sender closer than this are shown as one group. */
 const GROUP_MS = 5 * 60_000
@@ -45,6 +46,7 @@ export async function openConversation(id) {
   state.hasNewer = false
   state.firstUnread = firstUnread(unread)
   renderMessages()
+  renderPending()
   const divider = $('#message-list .unread-divider')
   if (divider) divider.scrollIntoView({ block: 'start' })
   else scrollToBottom()
@@ -71,6 +73,7 @@ export function closeConversation() {
   $('#conv-title').textContent = 'Select a conversation'
   $('#conv-status').textContent = ''
   $('#message-list').replaceChildren()
+  renderPending()
   renderList()
 }
 

@@ -122,6 +122,24 @@ export class ParleyClient extends Emitter<ClientEvents> {
     return this.outbox.add({ client_id, conversation_id: conversationId, content, ...rest, created_at: Date.now() })
   }
 
+  /** Tells the others you are typing (or stopped); ephemeral, so nothing is sent while the socket is not open. */
+  typing(conversationId: string, isTyping: boolean): void {
+    this.live.socket?.send({ type: 'typing', conversation_id: conversationId, is_typing: isTyping })
+  }
+
+  /** Ends the session on the server (its refresh token stops working) and closes the client. */
+  async logout(): Promise<void> {
+    try {
+      // An expired access token is refreshed first, which rotates the refresh token: end the current one.
+      await this.tokens.access()
+      await unwrap(this.rest.POST('/auth/logout', { body: { refresh_token: this.tokens.tokens!.refresh_token } }))
+    } catch (err) {
+      if (!(err instanceof ParleyError && err.status === 401)) throw err // a 401: already ended
+    } finally {
+      this.close()
+    }
+  }
+
   close(): void {
     this.live.stop()
     this.outbox.stop()

@@ -21,6 +21,8 @@ export interface LiveHandlers {
 
 const UNAUTHORIZED = 4401
 const POLICY = 1008
+/** The server's RESUME_MAX_CONVERSATIONS (docs/PROTOCOL.md). */
+const RESUME_MAX = 1000
 
 export class Live {
   readonly order = new SeqOrder()
@@ -30,6 +32,8 @@ export class Live {
   private timer: ReturnType<typeof setTimeout> | undefined
   /** The conversations the resume under way names; undefined when none is. */
   private resuming: string[] | undefined
+  /** The rest of a resume naming more conversations than one frame may: sent one after another. */
+  private queued: Record<string, number>[] = []
   /** 4401s since the last socket that went live: a token refused again right after a refresh waits a backoff. */
   private refusals = 0
   /** Conversations followed on an open socket, not yet resumed on it. */
@@ -47,7 +51,7 @@ export class Live {
 
   /** Delivers a conversation's events after `lastSeq`; on a live socket, asks for those already missed at once. */
   follow(conversationId: string, lastSeq: number): void {
-    this.order.follow(conversationId, lastSeq)
+    for (const e of this.order.follow(conversationId, lastSeq)) this.on.event(e)
     if (this.state !== 'live' && this.state !== 'resuming') return // the next socket's resume names it
     this.followed.add(conversationId)
     if (!this.resuming) this.resumeFollowed()
@@ -105,9 +109,18 @@ export class Live {
     this.setState('live')
   }
 
+  /** One `resume` frame names at most RESUME_MAX conversations, and one runs at a time per socket. */
   private resume(positions: Record<string, number>): void {
-    this.resuming = Object.keys(positions)
-    this.socket!.send({ type: 'resume', conversations: positions })
+    const entries = Object.entries(positions)
+    this.queued = []
+    for (let i = 0; i < entries.length; i += RESUME_MAX) this.queued.push(Object.fromEntries(entries.slice(i, i + RESUME_MAX)))
+    this.resumeNext()
+  }
+
+  private resumeNext(): void {
+    const next = this.queued.shift() ?? {}
+    this.resuming = Object.keys(next)
+    this.socket!.send({ type: 'resume', conversations: next })
   }
 
   private frame(frame: RawFrame): void {
@@ -134,6 +147,7 @@ export class Live {
     const named = this.resuming ?? []
     this.resuming = undefined
     for (const e of this.order.skipGaps(named)) this.on.event(e)
+    if (this.queued.length) return this.resumeNext()
     if (this.state === 'resuming') this.live()
     if (this.followed.size) this.resumeFollowed()
     else if (this.order.gaps().length) this.askForGaps()
@@ -143,6 +157,7 @@ export class Live {
     if (socket !== this.socket) return
     this.socket = undefined
     this.resuming = undefined
+    this.queued = []
     if (this.state === 'closed') return
     this.setState('offline', { code, reason })
     if (code === UNAUTHORIZED) return void this.reauthenticate()

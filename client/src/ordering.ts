@@ -11,10 +11,16 @@ interface Stream {
 export class SeqOrder {
   private streams = new Map<string, Stream>()
 
-  /** Starts (or moves) a conversation at `lastSeq`: its next event to deliver is lastSeq + 1. */
-  follow(conversationId: string, lastSeq: number): void {
+  /**
+   * Starts (or moves forward) a conversation at `lastSeq`: its next event to deliver is lastSeq + 1. Held events
+   * up to it are dropped (the caller's state has them); returns those now deliverable after it.
+   */
+  follow(conversationId: string, lastSeq: number): LogEvent[] {
     const s = this.stream(conversationId)
-    if (s.last === undefined || lastSeq > s.last) s.last = lastSeq
+    if (s.last !== undefined && lastSeq <= s.last) return []
+    s.last = lastSeq
+    for (const seq of s.held.keys()) if (seq <= lastSeq) s.held.delete(seq)
+    return this.drain(s)
   }
 
   /** The last seq delivered of every conversation seen: what `resume` sends. */

@@ -49,9 +49,10 @@ export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; respo
   try {
     result = await call
   } catch (err) {
+    if (err instanceof ParleyError) throw err // from the SDK itself, e.g. a refused refresh before the call
     throw new ParleyError('NETWORK', err instanceof Error ? err.message : String(err))
   }
   if (result.response.ok) return result.data as T
-  const body = result.error as { error?: string; code?: string } | undefined
-  throw new ParleyError(body?.code ?? 'HTTP_ERROR', body?.error ?? result.response.statusText, result.response.status)
+  const body = result.error as { error?: string; code?: string; details?: string[] } | undefined
+  throw new ParleyError(body?.code ?? 'HTTP_ERROR', body?.error ?? result.response.statusText, result.response.status, body?.details)
 }

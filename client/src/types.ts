@@ -21,9 +21,12 @@ export interface Tokens {
   expires_at?: number
 }
 
-/** The one error shape of the API (`{error, code}`), as a thrown error; `status` is the HTTP status, 0 for a socket. */
+/**
+ * The one error shape of the API (`{error, code, details?}`), as a thrown error; `status` is the HTTP status, 0 for
+ * a socket; `details` names what was wrong with the input (a field, a limit), when the server said.
+ */
 export class ParleyError extends Error {
-  constructor(readonly code: string, message: string, readonly status = 0) {
+  constructor(readonly code: string, message: string, readonly status = 0, readonly details: string[] = []) {
     super(message)
     this.name = 'ParleyError'
   }

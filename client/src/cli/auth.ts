@@ -1,5 +1,4 @@
 // parley login · register · logout
-import { unwrap } from '../rest.ts'
 import type { AuthTokens } from '../types.ts'
 import { DEFAULT_URL, newClient, signedIn } from './connect.ts'
 import type { Output } from './output.ts'
@@ -53,15 +52,7 @@ export async function logout(out: Output) {
   const session = await readSession()
   if (session) {
     const { client } = await signedIn()
-    try {
-      // An expired access token is refreshed first, which rotates the refresh token: end the current one.
-      const ending = client.tokens.access().then(() => unwrap(client.rest.POST('/auth/logout', { body: { refresh_token: client.tokens.tokens!.refresh_token } })))
-      await ending.catch((err) => {
-        if (err.status !== 401) throw err // already ended: nothing to end here
-      })
-    } finally {
-      client.close()
-    }
+    await client.logout()
     await removeSession()
   }
   out.result({ signed_out: Boolean(session) }, () => (session ? `signed out of ${session.url}` : 'not signed in'))
