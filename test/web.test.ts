@@ -578,6 +578,7 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bobProfile.getByRole('button', { name: 'Delete account' }).click()
   await bobProfile.getByRole('button', { name: 'Confirm delete account' }).click()
   await bob.locator('#login-form').waitFor({ timeout: WAIT })
+  t.equal(await bob.locator('#delete-error').textContent(), '', 'the deletion reported no error')
   await signIn(bob, 'bob', 'N3wPassword')
   await bob.locator('#login-form .form-error', { hasText: 'Wrong username or password' }).waitFor({ timeout: WAIT })
 

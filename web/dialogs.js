@@ -4,6 +4,7 @@ import { $, h } from './dom.js'
 import { addConversation, convAvatar, renderList } from './list.js'
 import { applyConversation } from './events.js'
 import { showErrors } from './forms.js'
+import { endSession } from './session.js'
 import { api, avatar, isAdmin, nameOf, state } from './state.js'
 import { closeConversation, openConversation } from './view.js'
 
@@ -260,7 +261,7 @@ $('#delete-account').addEventListener('click', async (e) => {
   }
   try {
     await api.del('/users/me')
-    api.end()
+    endSession()
   } catch (err) {
     $('#delete-error').textContent = err.message
   }

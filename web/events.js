@@ -5,7 +5,9 @@ import { fetchConversation, refreshUser, rememberUser, renderList } from './list
 import { session } from './session.js'
 import { api, state } from './state.js'
 import { threadUpdated } from './thread.js'
-import { closeConversation, loadPins, readUpTo, renderReceipts, setReactions, upsert } from './view.js'
+import { loadPins } from './pins.js'
+import { readUpTo, renderReceipts } from './receipts.js'
+import { closeConversation, setReactions, upsert } from './view.js'
 
 export async function onEvent(frame) {
   const { type, conversation_id: id, data } = frame

@@ -1,6 +1,7 @@
 // The conversation list, and the open conversation's header.
 import { $, day, h, time } from './dom.js'
-import { openConversation, renderReceipts } from './view.js'
+import { renderReceipts } from './receipts.js'
+import { openConversation } from './view.js'
 import { renderSettings } from './dialogs.js'
 import { api, avatar, isMuted, others, state, title, userName } from './state.js'
 

@@ -7,7 +7,10 @@ import { api, state } from './state.js'
 /** client_id → the outbox entry of a send not yet acknowledged */
 const pending = new Map()
 
-/** Resolves with the Message once the server has it; rejects only when the server refuses it for good. */
+/**
+ * Resolves with the Message once the server has it; rejects only when the server refuses it for good.
+ * @param {{ conversation_id: string, content: string, reply_to_id?: string, thread_id?: string }} body
+ */
 export function sendMessage({ conversation_id, content, reply_to_id, thread_id }) {
   const client_id = randomId()
   pending.set(client_id, { client_id, conversation_id, content, thread_id, created_at: Date.now() })

@@ -27,7 +27,7 @@ function start(tokens, userId) {
   const keep = (refresh_token) => sessionStorage.setItem(KEY, JSON.stringify({ refresh_token, user_id: userId }))
   keep(tokens.refresh_token)
   client.on('tokens', (t) => keep(t.refresh_token))
-  client.on('signed_out', () => end())
+  client.on('signed_out', () => endSession())
   api.client = client
   session.onStart(client)
   return client
@@ -58,7 +58,7 @@ export async function restore() {
   try {
     session.onUser(await unwrap(client.rest.GET('/users/me')))
   } catch (err) {
-    end(err.status === 401) // kept for a reload if the server was only out of reach
+    endSession(err.status === 401) // kept for a reload if the server was only out of reach
     throw err
   }
   return true
@@ -66,10 +66,11 @@ export async function restore() {
 
 export async function logout() {
   await api.client?.logout().catch(() => {})
-  end()
+  endSession()
 }
 
-function end(forget = true) {
+/** Ends the session in this tab (the account was deleted, or the server refused the refresh token). */
+export function endSession(forget = true) {
   const client = api.client
   if (!client) return
   api.client = null

@@ -2,7 +2,8 @@
 import { $, h } from './dom.js'
 import { sendMessage } from './send.js'
 import { api, state } from './state.js'
-import { messageItem, replaceItem, upsert } from './view.js'
+import { messageItem } from './message-item.js'
+import { replaceItem, upsert } from './view.js'
 
 const panel = $('#thread')
 const list = $('#thread-list')

@@ -1,16 +1,15 @@
-// The open conversation: its history, how each message is shown, receipts, and keeping it current.
+// The open conversation: its history in order, grouped by day and sender, and kept current (message-item.js
+// shows each message, receipts.js the ticks, pins.js the pinned bar).
 import { restoreDraft, setReply } from './composer.js'
-import { $, day, h, time } from './dom.js'
-import { fetchConversation, renderList, summary, systemText } from './list.js'
-import { showHistory, showPins, viewImage } from './message-dialogs.js'
-import { icon } from './icons.js'
-import { messageMenu, toggleReaction } from './menu.js'
+import { $, day, h } from './dom.js'
 import { applyConversation } from './events.js'
-import { api, links, nameOf, size, sorted, state, userName } from './state.js'
-import { richText } from './text.js'
-import { closeThread, openThread, threadChanged } from './thread.js'
-import { jumpTo } from './history.js'
+import { fetchConversation, renderList, summary } from './list.js'
+import { messageItem } from './message-item.js'
+import { loadPins, renderPins } from './pins.js'
+import { loadReceipts, markRead, renderReadBy } from './receipts.js'
 import { renderPending } from './send.js'
+import { api, links, sorted, state } from './state.js'
+import { closeThread, threadChanged } from './thread.js'
 
 /** Consecutive messages of one sender closer than this are shown as one group. */
 const GROUP_MS = 5 * 60_000
@@ -77,77 +76,6 @@ export function closeConversation() {
   renderList()
 }
 
-const ownMessages = () => sorted().filter((m) => m.sender_id === state.me.id && m.message_type !== 'system' && !m.is_deleted)
-
-/**
- * Who has read my latest messages in the loaded history. A read covers everything before it, so the
- * receipts of the last few are enough: a reader found on a later one has read the earlier ones too.
- */
-async function loadReceipts(c) {
-  if (c.participants.length < 2) return
-  await Promise.all(ownMessages().slice(-5).map(async (m) => {
-    const receipts = await api.get(`/messages/${m.id}/receipts`).catch(() => [])
-    for (const r of receipts) if (r.user_id !== state.me.id) readUpTo(c.id, r.user_id, m.seq)
-  }))
-}
-
-export function readUpTo(conversationId, userId, seq) {
-  const readers = state.readers.get(conversationId) ?? new Map()
-  state.readers.set(conversationId, readers)
-  if ((readers.get(userId) ?? -1) >= seq) return
-  readers.set(userId, seq)
-  if (state.open?.id === conversationId) renderReceipts()
-}
-
-/** The names of those who have read the open conversation up to `seq`. */
-function readersOf(seq) {
-  const readers = [...(state.readers.get(state.open.id) ?? [])]
-  return readers.filter(([, s]) => s >= seq).map(([id]) => userName(id)).sort((a, b) => a.localeCompare(b))
-}
-
-function setTicks(el) {
-  const names = readersOf(Number(el.dataset.seq))
-  const read = names.length > 0
-  el.textContent = read ? '✓✓' : '✓'
-  el.classList.toggle('read', read)
-  const label = !read ? 'Sent' : state.open.is_group ? `Read by ${names.join(', ')}` : 'Read'
-  el.setAttribute('aria-label', label)
-  el.title = label
-}
-
-export function renderReceipts() {
-  if (!state.open) return
-  for (const el of document.querySelectorAll('#message-list .ticks')) setTicks(el)
-  renderReadBy()
-}
-
-/** In a group, who has read my latest message is spelled out under it (earlier ones: on the ticks' tooltip). */
-function renderReadBy() {
-  for (const el of document.querySelectorAll('#message-list .read-by')) el.remove()
-  const last = state.open?.is_group && ownMessages().filter((m) => !m.thread_id).at(-1)
-  if (!last) return
-  const names = readersOf(last.seq)
-  const item = document.querySelector(`#message-list [data-id="${CSS.escape(last.id)}"]`)
-  if (item && names.length) item.querySelector('.meta').after(h('p.read-by', {}, `Read by ${names.join(', ')}`))
-}
-
-/** Marks the newest message from someone else read, when the page shows it. */
-export function markRead() {
-  const c = state.open
-  if (!c || document.visibilityState !== 'visible') return
-  const latest = sorted().filter((m) => m.sender_id !== state.me.id).at(-1)
-  if (!latest || latest.seq <= (state.myRead.get(c.id) ?? -1)) {
-    if (c.unread_count || c.unread_mention_count) { c.unread_count = 0; c.unread_mention_count = 0; renderList() }
-    return
-  }
-  state.myRead.set(c.id, latest.seq)
-  c.unread_count = 0
-  c.unread_mention_count = 0
-  renderList()
-  api.post(`/messages/${latest.id}/read`).catch(() => state.myRead.delete(c.id))
-}
-document.addEventListener('visibilitychange', markRead)
-
 /** The main list shows a thread's root, not its replies: those are in the thread panel. */
 const visible = () => sorted().filter((m) => !m.thread_id)
 
@@ -177,155 +105,6 @@ export function renderMessages() {
   $('#load-older').hidden = !state.hasOlder
   $('#load-newer').hidden = !state.hasNewer
   renderReadBy()
-}
-
-/** The message before `m` in the main list, to know whether `m` continues its group. */
-function before(m) {
-  const list = visible()
-  const i = list.findIndex((x) => x.id === m.id)
-  return i > 0 ? list[i - 1] : null
-}
-
-function quote(m) {
-  const q = m.reply_to
-  const text = q.is_deleted ? 'This message was deleted' : q.message_type === 'text' ? q.content : q.content || `${q.message_type}`
-  return h('button.quote', {
-    type: 'button',
-    'aria-label': `Reply to ${userName(q.sender_id)}: ${text}. Show the original`,
-    onclick: () => jumpTo(q.id),
-  }, h('span.quote-sender', {}, userName(q.sender_id)), h(`span.quote-text${q.is_deleted ? '.deleted' : ''}`, {}, text))
-}
-
-function reactionChips(m) {
-  if (!m.reactions?.length || m.is_deleted) return null
-  return h('div.reactions', {}, ...m.reactions.map((r) => {
-    const mine = r.user_ids.includes(state.me.id)
-    const who = r.user_ids.map(userName).join(', ')
-    return h('button.reaction', {
-      type: 'button',
-      'aria-pressed': String(mine),
-      'aria-label': `${r.emoji} ${r.count}: ${who}${mine ? ' (you: click to take it back)' : ''}`,
-      title: who,
-      dataset: { emoji: r.emoji },
-      onclick: () => toggleReaction(m, r.emoji),
-    }, h('span.emoji', {}, r.emoji), h('span.count', {}, String(r.count)))
-  }))
-}
-
-/** The member usernames a message mentions, lower-cased, with their ids. */
-
-/**
- * The box an image will fill, before it loads (the Message says its size): the list does not jump when it
- * arrives, and a conversation opened at its newest message stays there. As `.media img` in the CSS bounds it,
- * and never wider than the preview itself (at most 480×480, never enlarged).
- */
-function reserveSize(img, m) {
-  if (!m.width || !m.height) return
-  const natural = m.width * Math.min(1, 480 / m.width, 480 / m.height)
-  img.style.aspectRatio = `${m.width} / ${m.height}`
-  img.style.width = `min(18rem, 70vw, ${((14 * m.width) / m.height).toFixed(3)}rem, ${natural.toFixed(1)}px)`
-}
-function mentioned(m) {
-  const map = new Map()
-  for (const id of m.mentions ?? []) {
-    const u = state.users.get(id)
-    if (u) map.set(u.username.toLowerCase(), id)
-  }
-  return map
-}
-
-/** One message as a list item; `inThread` for the thread panel (no thread link there). */
-export function messageItem(m, { grouped = false, inThread = false } = {}) {
-  if (m.message_type === 'system') return h('li.system', { dataset: { id: m.id } }, systemText(m))
-  const own = m.sender_id === state.me.id
-  const c = state.open
-  const body = m.is_deleted
-    ? h('p.text.deleted', {}, m.content)
-    : state.editing === m.id ? editor(m) : m.content ? h('p.text', {}, ...richText(m.content, mentioned(m), state.me.id)) : null
-  let media = null
-  if (!m.is_deleted && m.file_url) {
-    const name = m.file_name ?? 'file'
-    const img = m.message_type === 'image' ? h('img', { alt: name }) : null
-    media = img
-      ? h('a.media', { target: '_blank', rel: 'noopener noreferrer', 'aria-label': `Open image ${name}`, onclick: (e) => viewImage(e, m) }, img)
-      : m.message_type === 'video'
-        ? h('video.media', { controls: true, preload: 'metadata', 'aria-label': name })
-        : h('a.file', { download: name }, icon('file'), ` ${name}`, h('span.size', {}, ` ${size(m.file_size)}`))
-    links.show(media, media.tagName === 'A' ? 'href' : 'src', m.file_url)
-    if (img) {
-      reserveSize(img, m)
-      // The preview in the list; the full image only in the viewer.
-      if (m.thumbnail_url) links.showPreview(img, m.file_url)
-      else links.show(img, 'src', m.file_url)
-    }
-  }
-  const meta = h('span.meta', {},
-    m.pinned_at && !m.is_deleted ? h('span.pinned-mark', { title: `Pinned by ${userName(m.pinned_by)}`, 'aria-label': 'Pinned' }, icon('pin')) : null,
-    m.is_edited && !m.is_deleted ? h('button.edited', { type: 'button', 'aria-label': 'Edited: show the history', onclick: (e) => showHistory(m, e.currentTarget) }, 'edited') : null,
-    h('time', { datetime: m.created_at }, time(m.created_at)),
-    own && !m.is_deleted ? h('span.ticks', { dataset: { seq: String(m.seq) } }) : null)
-  const ticks = meta.querySelector('.ticks')
-  if (ticks) setTicks(ticks)
-  const replies = m.thread_reply_count
-  const threadLink = !inThread && replies > 0
-    ? h('button.thread-link', { type: 'button', onclick: () => openThread(m.id) },
-      `${replies} repl${replies === 1 ? 'y' : 'ies'}`, m.thread_last_reply_at ? h('span.last-reply', {}, ` · last ${time(m.thread_last_reply_at)}`) : null)
-    : null
-  const menu = !m.is_deleted && state.editing !== m.id
-    ? h('button.menu-button', { type: 'button', 'aria-label': 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': 'false', onclick: (e) => messageMenu(m, e.currentTarget, { inThread }) }, icon('more'))
-    : null
-  const li = h(`li.message${own ? '.own' : '.theirs'}${grouped ? '.grouped' : ''}${m.pinned_at && !m.is_deleted ? '.pinned' : ''}`, { dataset: { id: m.id }, tabindex: '-1' },
-    !own && c?.is_group && !grouped ? h('span.sender', { dataset: { user: m.sender_id } }, userName(m.sender_id)) : null,
-    m.forwarded_from && !m.is_deleted ? h('p.forwarded', {}, 'Forwarded') : null,
-    m.reply_to && !inThread ? quote(m) : null,
-    media, body, reactionChips(m), meta, threadLink, menu)
-  if (menu) longPress(li, () => messageMenu(m, menu, { inThread }))
-  return li
-}
-
-/** A long press (touch, or a held mouse button) or a right click opens the message's menu. */
-function longPress(el, open) {
-  let timer = null
-  const cancel = () => { clearTimeout(timer); timer = null }
-  el.addEventListener('pointerdown', (e) => {
-    if (e.button !== 0 || e.target.closest('button, a, textarea, video, .menu, .emoji-picker')) return
-    cancel()
-    timer = setTimeout(() => { timer = null; open() }, 500)
-  })
-  for (const type of ['pointerup', 'pointerleave', 'pointercancel']) el.addEventListener(type, cancel)
-  el.addEventListener('pointermove', (e) => { if (Math.abs(e.movementX) + Math.abs(e.movementY) > 8) cancel() })
-  el.addEventListener('contextmenu', (e) => {
-    if (e.target.closest('a, textarea, video, .menu, .emoji-picker')) return
-    e.preventDefault()
-    cancel()
-    open()
-  })
-}
-
-function editor(m) {
-  const input = h('textarea.edit-input', { 'aria-label': 'Edit message', rows: 2, maxlength: 5000 })
-  input.value = m.content
-  const save = async () => {
-    const content = input.value.trim()
-    if (!content || content === m.content) return cancel()
-    try {
-      const updated = await api.patch(`/messages/${m.id}`, { content })
-      state.editing = null
-      upsert(updated)
-    } catch (err) {
-      error.textContent = err.message
-    }
-  }
-  const cancel = () => { state.editing = null; replaceItem(m.id); $('#composer-input').focus() }
-  input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); save() }
-    if (e.key === 'Escape') cancel()
-  })
-  const error = h('span.form-error', { role: 'alert' })
-  queueMicrotask(() => { input.focus(); input.select() })
-  return h('div.editor', {}, input,
-    h('button.primary', { type: 'button', onclick: save }, 'Save'),
-    h('button', { type: 'button', onclick: cancel }, 'Cancel'), error)
 }
 
 export function startEdit(id) {
@@ -408,24 +187,3 @@ export function setReactions(id, reactions) {
   replaceItem(id)
 }
 
-// ---------- pins ----------
-
-export async function loadPins(c = state.open) {
-  if (!c) return
-  const pins = await api.get(`/conversations/${c.id}/pins`).catch(() => null)
-  if (!pins || state.open !== c) return
-  state.pins = pins
-  c.pinned_count = pins.length
-  renderPins()
-}
-
-function renderPins() {
-  const bar = $('#pinned-bar')
-  const latest = state.pins[0]
-  bar.hidden = !state.open || !latest
-  if (!latest) return
-  const n = state.pins.length
-  bar.replaceChildren(
-    h('button.pinned-open', { type: 'button', 'aria-label': `${n} pinned message${n === 1 ? '' : 's'}: show them`, onclick: (e) => showPins(e.currentTarget) },
-      icon('pin'), h('span.pinned-count', {}, `${n} pinned`), h('span.pinned-text', {}, `${nameOf(state.users.get(latest.sender_id))}: ${summary(latest)}`)))
-}
