@@ -26,7 +26,7 @@ const low = []
 for (const part of PARTS) {
   for (const k of KINDS) {
     const { covered, total } = sums.get(part)[k]
-    // tap does not always record the SDK's files (they load through the workspace link): say so, rather than 100%.
+    // A part no test loaded in this run (say, only some test files ran): say so, rather than 100%.
     if (total === 0) {
       console.log(`coverage ${part.name} ${k}: not recorded in this run (floor ${part.floor[k]}%)`)
       continue

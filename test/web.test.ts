@@ -227,7 +227,11 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await chip(aliceHello, '🎉').filter({ hasText: '1' }).waitFor({ timeout: WAIT })
   t.equal(await chip(aliceHello, '🎉').getAttribute('aria-pressed'), 'false', 'not Alice’s own reaction')
   t.equal(await chip(hello, '🎉').getAttribute('aria-pressed'), 'true', 'Bob’s own reaction is highlighted')
-  const chipFont = await chip(hello, '🎉').locator('.emoji').evaluate((e) => getComputedStyle(e).fontFamily)
+  // Read from the page in one go: a chip re-rendered (a live frame) between finding it and reading it has no style.
+  const chipFont = await bob.waitForFunction(() => {
+    const e = document.querySelector('#message-list .reaction[data-emoji="🎉"] .emoji')
+    return e?.isConnected && getComputedStyle(e).fontFamily
+  }, undefined, { timeout: WAIT }).then((h) => h.jsonValue())
   t.match(chipFont, /Noto Color Emoji/, `a reaction's emoji asks for a colour emoji font (${chipFont})`)
   // Alice's chip toggles: her reaction joins Bob's, then goes again; Bob sees both changes live.
   await chip(aliceHello, '🎉').click()

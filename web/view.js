@@ -149,6 +149,8 @@ export function upsert(m, ready = false) {
   if (state.open?.id !== m.conversation_id) return
   const existing = state.messages.get(m.id)
   if (existing && existing.updated_at > m.updated_at) return
+  // The same copy again (my send's answer, then its frame, or the outbox's `sent`): nothing to render.
+  if (existing && JSON.stringify(existing) === JSON.stringify(m)) return
   state.messages.set(m.id, m)
   if (existing) {
     if (state.editing !== m.id || m.is_deleted) { if (state.editing === m.id) state.editing = null; replaceItem(m.id) }
