@@ -25,6 +25,11 @@ export async function parley(config: string, args: string[], env: Record<string,
 }
 
 export function spawnParley(config: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(BIN, args, { env: cliEnv(config, env), stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** The environment of a CLI process: this one's, with its session file, and none of the CLI's own settings. */
+export function cliEnv(config: string, env: Record<string, string> = {}): NodeJS.ProcessEnv {
   const clean = { ...process.env }
   delete clean.PARLEY_URL
   delete clean.PARLEY_PASSWORD
@@ -32,7 +37,7 @@ export function spawnParley(config: string, args: string[], env: Record<string, 
   // of those files would replace the real one of the in-process SDK tests (all lines, no functions).
   delete clean.NODE_V8_COVERAGE
   clean._TAPJS_PROCESSINFO_COVERAGE_ = '0'
-  return spawn(BIN, args, { env: { ...clean, PARLEY_CONFIG: config, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  return { ...clean, PARLEY_CONFIG: config, ...env }
 }
 
 /** A long-running command (tail): its stdout and stderr lines as they come, and waits for a state of them. */

@@ -5,7 +5,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildLiveApp, tempDir } from './helper.ts'
-import { BIN, follow, parley, spawnParley } from './cli-run.ts'
+import { BIN, cliEnv, follow, parley, spawnParley } from './cli-run.ts'
 import { tcpProxy } from './tcp-proxy.ts'
 
 t.setTimeout(120_000)
@@ -41,7 +41,7 @@ t.test('register and login keep the session in a file of the owner only', async 
 t.test('on a terminal, register asks for the username and the password, and does not echo the password', async (t) => {
   // util-linux `script` gives the CLI a pseudo-terminal; what we write to it is typed on that terminal.
   const file = join(dir, 'erin.json')
-  const child = spawn('script', ['-qec', `${BIN} register --url ${base}`, '/dev/null'], { env: { ...process.env, PARLEY_CONFIG: file }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn('script', ['-qec', `${BIN} register --url ${base}`, '/dev/null'], { env: cliEnv(file), stdio: ['pipe', 'pipe', 'pipe'] })
   t.teardown(() => child.exitCode === null && child.kill('SIGKILL'))
   const term = follow(child)
   const screen = () => term.out.join('\n')
