@@ -1,12 +1,13 @@
 // tap 21 enforces only 100% or nothing; these are the floors the project holds itself to instead, one per part:
-// the service (src/, db/) and the client SDK with its CLI (client/src/, new in issue 16). The SDK's floor is what it
-// measured when it landed: its fault tests miss some reconnect and refresh branches, and the CLI runs only as a
-// child process in its tests, which records no coverage. Raise them as tests grow; never lower one to make a run pass.
+// the service (src/, db/) and the client SDK (client/src/, new in issue 16; it measured 98.3/98.3/99.1/87.3 when its
+// coverage was first recorded in every run, and its fault tests miss some reconnect and refresh branches). The
+// CLI (client/src/cli/) runs only as a child process in its tests, which records no coverage by design
+// (test/cli-run.ts). Raise the floors as tests grow; never lower one to make a run pass.
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 
 const PARTS = [
-  { name: 'client SDK', test: (file) => file.startsWith('client/src/'), floor: { lines: 92, statements: 92, functions: 92, branches: 80 } },
+  { name: 'client SDK', test: (file) => file.startsWith('client/src/'), floor: { lines: 96, statements: 96, functions: 96, branches: 85 } },
   { name: 'service', test: () => true, floor: { lines: 97, statements: 97, functions: 95, branches: 93 } },
 ]
 const KINDS = ['lines', 'statements', 'functions', 'branches']
