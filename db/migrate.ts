@@ -1,4 +1,6 @@
+import { Logger, runMigrations as migrateJobQueue } from 'graphile-worker'
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
+import { type DB, poolOf } from '../src/database.ts'
 import { applyRepeatable } from './repeatable.ts'
 import * as schema from './migrations/0001-schema.ts'
 import * as triggers from './migrations/0002-triggers.ts'
@@ -19,6 +21,7 @@ import * as search from './migrations/0016-search.ts'
 import * as filePreviews from './migrations/0017-file-previews.ts'
 import * as blocksAndSettings from './migrations/0018-blocks-and-settings.ts'
 import * as monotonicMessageTimes from './migrations/0019-monotonic-message-times.ts'
+import * as webhooksAndPush from './migrations/0020-webhooks-and-push.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -41,11 +44,15 @@ const migrations: Record<string, Migration> = {
   '0017-file-previews': filePreviews,
   '0018-blocks-and-settings': blocksAndSettings,
   '0019-monotonic-message-times': monotonicMessageTimes,
+  '0020-webhooks-and-push': webhooksAndPush,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }
 
-/** The versioned migrations, then the repeatable scripts (triggers/*.sql) that changed. */
+/**
+ * The versioned migrations, then graphile-worker's own (its schema, graphile_worker, versioned by itself: the job
+ * queue of webhooks and Web Push), then the repeatable scripts (triggers/*.sql) that changed, which add its jobs.
+ */
 export async function migrateToLatest(db: Kysely<any>): Promise<void> {
   const migrator = new Migrator({ db, provider })
   const { error, results } = await migrator.migrateToLatest()
@@ -53,5 +60,11 @@ export async function migrateToLatest(db: Kysely<any>): Promise<void> {
   if (error || failed) {
     throw new Error(`Migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`)
   }
+  const pgPool = poolOf(db as DB)
+  if (!pgPool) throw new Error('migrateToLatest: the database must come from createDatabase (the job queue migrates through its pool)')
+  await migrateJobQueue({ pgPool, logger: quietLogger })
   await applyRepeatable(db)
 }
+
+// graphile-worker says what it migrates at info level; a migration that fails throws.
+const quietLogger = new Logger(() => () => {})

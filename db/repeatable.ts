@@ -7,7 +7,7 @@ import { type Kysely, sql } from 'kysely'
 // since it was last applied is run again, and so is each script after it. Versioned migrations never read these files, so what a migration did
 // stays what it did; a script is free to name any column the migrations have made.
 // Order matters where one script calls another's functions at creation (SQL-language bodies are checked then).
-export const SCRIPTS = ['conversation-events', 'messages', 'reactions', 'threads', 'participants', 'read-receipts', 'conversations', 'presence', 'users', 'event-replay'] as const
+export const SCRIPTS = ['conversation-events', 'messages', 'reactions', 'threads', 'participants', 'read-receipts', 'conversations', 'presence', 'users', 'event-replay', 'outgoing'] as const
 
 const checksum = (text: string) => createHash('sha256').update(text).digest('hex')
 

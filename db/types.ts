@@ -64,6 +64,8 @@ export interface ParticipantsTable {
   /** Muted until then (a past time is no mute). */
   muted_until: Timestamp | null
   is_archived: Generated<boolean>
+  /** Whether this member has a browser subscribed to Web Push (kept by triggers/outgoing.sql). */
+  has_push: Generated<boolean>
 }
 
 /** blocker_id blocks blocked_id. */
@@ -184,6 +186,48 @@ export interface FileObjectsPendingTable {
   expires_at: Timestamp
 }
 
+/** A URL that gets a conversation's events (or, with no conversation_id, those of its owner's direct conversations). */
+export interface WebhooksTable {
+  id: Generated<string>
+  owner_id: string
+  conversation_id: string | null
+  url: string
+  events: string[]
+  secret: string
+  created_at: Generated<Date>
+  disabled_at: Timestamp | null
+  disabled_reason: string | null
+}
+
+/** One attempt of one delivery. */
+export interface WebhookDeliveriesTable {
+  id: Generated<string>
+  webhook_id: string
+  event_id: string
+  event_type: string
+  attempt: number
+  status: number | null
+  error: string | null
+  duration_ms: number
+  created_at: Generated<Date>
+}
+
+export interface PushSubscriptionsTable {
+  id: Generated<string>
+  user_id: string
+  endpoint: string
+  p256dh: string
+  auth: string
+  created_at: Generated<Date>
+}
+
+/** The last notification of a conversation to a user. */
+export interface PushSentTable {
+  user_id: string
+  conversation_id: string
+  sent_at: Timestamp
+}
+
 export interface Database {
   files: FilesTable
   file_chunks: FileChunksTable
@@ -201,6 +245,10 @@ export interface Database {
   message_edits: MessageEditsTable
   read_receipts: ReadReceiptsTable
   conversation_events: ConversationEventsTable
+  webhooks: WebhooksTable
+  webhook_deliveries: WebhookDeliveriesTable
+  push_subscriptions: PushSubscriptionsTable
+  push_sent: PushSentTable
   /** The log as a reader is served it (triggers/event-replay.sql). */
   parley_served_events: ConversationEventsTable & { payload_text: string }
 }

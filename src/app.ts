@@ -6,6 +6,7 @@ import { type DB, poolOf } from './database.ts'
 import { installErrorHandlers } from './errors.ts'
 import auth from './plugins/auth.ts'
 import docs from './plugins/docs.ts'
+import jobs from './plugins/jobs.ts'
 import metrics from './plugins/metrics.ts'
 import limits from './plugins/rate-limit.ts'
 import realtime from './plugins/realtime.ts'
@@ -17,8 +18,10 @@ import conversationRoutes from './routes/conversations.ts'
 import fileRoutes from './routes/files.ts'
 import healthRoutes from './routes/health.ts'
 import messageRoutes from './routes/messages.ts'
+import pushRoutes from './routes/push.ts'
 import searchRoutes from './routes/search.ts'
 import userRoutes from './routes/users.ts'
+import webhookRoutes from './routes/webhooks.ts'
 import { AuthService } from './services/auth.ts'
 import { ConversationsService } from './services/conversations.ts'
 import { ExportService } from './services/export.ts'
@@ -34,6 +37,8 @@ import { PinsService } from './services/pins.ts'
 import { ForwardingService } from './services/forwarding.ts'
 import { UsersService } from './services/users.ts'
 import { BlocksService } from './services/blocks.ts'
+import { PushSubscriptionsService } from './services/push-subscriptions.ts'
+import { WebhooksService } from './services/webhooks.ts'
 
 export interface Services {
   auth: AuthService
@@ -47,6 +52,8 @@ export interface Services {
   search: SearchService
   files: FilesService
   exports: ExportService
+  webhooks: WebhooksService
+  push: PushSubscriptionsService
 }
 
 declare module 'fastify' {
@@ -147,6 +154,8 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     pins: new PinsService(db, messages, conversations),
     forwarding: new ForwardingService(messages),
     search: new SearchService(db, conversations, messages),
+    webhooks: new WebhooksService(db, { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, perUser: config.WEBHOOKS_PER_USER }),
+    push: new PushSubscriptionsService(db, { publicKey: config.VAPID_PUBLIC_KEY, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }),
     auth: new AuthService(db, users, {
       accessTtl: config.ACCESS_TOKEN_TTL,
       refreshTtl: config.REFRESH_TOKEN_TTL,
@@ -164,8 +173,13 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
   await app.register(conversationRoutes)
   await app.register(messageRoutes)
   await app.register(searchRoutes)
+  await app.register(webhookRoutes)
+  await app.register(pushRoutes)
   await app.register(fileRoutes, { config })
   await app.register(web)
-  if (databaseUrl) await app.register(realtime, { config, databaseUrl })
+  if (databaseUrl) {
+    await app.register(realtime, { config, databaseUrl })
+    await app.register(jobs, { config, databaseUrl })
+  }
   return app
 }

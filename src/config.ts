@@ -70,6 +70,23 @@ const ConfigSchema = Type.Object({
   LISTENER_PROBE_INTERVAL: Type.Integer({ minimum: 100, default: 5000 }),
   PRESENCE_HEARTBEAT: Type.Integer({ minimum: 100, default: 10_000 }),
   PRESENCE_TTL: Type.Integer({ minimum: 300, default: 30_000 }),
+  // Outgoing deliveries (webhooks, Web Push), run by graphile-worker jobs in every instance.
+  JOBS_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
+  // How often a worker looks for jobs due later (a retry); new jobs wake it at once (LISTEN).
+  JOBS_POLL_INTERVAL: Type.Integer({ minimum: 50, default: 2000 }),
+  // A delivery is tried this many times (backoff e^n seconds: 3 s, 7 s, 20 s, … 6 h), then its webhook is disabled.
+  WEBHOOK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 25, default: 10 }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  // Receivers on private, loopback or link-local addresses (a local bot, or the tests) are refused unless this is set.
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false }),
+  WEBHOOKS_PER_USER: Type.Integer({ minimum: 1, default: 20 }),
+  // Web Push (VAPID, RFC 8292): `npx web-push generate-vapid-keys`. Unset: push is off (404 PUSH_NOT_CONFIGURED).
+  VAPID_PUBLIC_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{80,100}$' })),
+  VAPID_PRIVATE_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{40,50}$' })),
+  // Who runs this server, for push services to reach: mailto: or https:.
+  VAPID_SUBJECT: Type.String({ default: 'mailto:admin@localhost', pattern: '^(mailto:|https://)' }),
+  // At most one notification per conversation per user in this many seconds.
+  PUSH_INTERVAL: Type.Integer({ minimum: 0, default: 60 }),
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -91,6 +108,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (config.FILE_STORAGE === 'postgres' && config.UPLOAD_MAX_CONCURRENT >= config.DB_POOL_MAX) {
     throw new ConfigError('Invalid configuration: UPLOAD_MAX_CONCURRENT must be below DB_POOL_MAX with FILE_STORAGE=postgres (each upload holds a connection)')
+  }
+  if (!config.VAPID_PUBLIC_KEY !== !config.VAPID_PRIVATE_KEY) {
+    throw new ConfigError('Invalid configuration: set both VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY, or neither (Web Push is then off)')
   }
   return config
 }

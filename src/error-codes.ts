@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   INVALID_REPLY: { status: 400, error: 'reply_to_id is not a message of this conversation', when: '`reply_to_id` names a message of another conversation' },
   INVALID_THREAD: { status: 400, error: 'thread_id is not a message of this conversation', when: '`thread_id` names a message of another conversation' },
   INVALID_EMOJI: { status: 400, error: 'A reaction is one emoji or a :short_code:', when: 'A reaction that is not one emoji grapheme or a `:short_code:`' },
+  URL_NOT_ALLOWED: { status: 400, error: 'internal.example resolves to 10.0.0.7, which is not a public address', when: 'A webhook URL or push endpoint that is not https, carries credentials, does not resolve, or reaches a private, loopback or link-local address (unless WEBHOOK_ALLOW_PRIVATE)' },
   NOT_FORWARDABLE: { status: 400, error: 'System messages cannot be forwarded', when: 'Forwarding a system message' },
   CANNOT_BLOCK_SELF: { status: 400, error: 'You cannot block yourself', when: 'Blocking your own id' },
   CURRENT_PASSWORD_REQUIRED: { status: 400, error: 'current_password is required to change the password or the email', when: 'A new password or email without `current_password`' },
@@ -53,6 +54,9 @@ export const ERROR_CODES = {
   FILE_NOT_FOUND: { status: 404, error: 'File not found', when: 'No such file, or not one you can read' },
   PREVIEW_NOT_FOUND: { status: 404, error: 'Preview not found', when: 'The file has no preview (it is not an image)' },
   SESSION_NOT_FOUND: { status: 404, error: 'Session not found', when: 'No such session of yours' },
+  WEBHOOK_NOT_FOUND: { status: 404, error: 'Webhook not found', when: 'No such webhook of yours' },
+  PUSH_SUBSCRIPTION_NOT_FOUND: { status: 404, error: 'Push subscription not found', when: 'No such subscription of yours' },
+  PUSH_NOT_CONFIGURED: { status: 404, error: 'Web Push is not configured on this server', when: 'The server has no VAPID keys (VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY)' },
   // 408, 409
   UPLOAD_TIMEOUT: { status: 408, error: 'The upload took longer than 300 s', when: 'An upload slower than UPLOAD_TIMEOUT_MS' },
   USERNAME_TAKEN: { status: 409, error: 'That username is taken', when: 'Registering a username that exists (in any case)' },
@@ -61,6 +65,7 @@ export const ERROR_CODES = {
   MESSAGE_DELETED: { status: 409, error: 'A deleted message takes no reactions', when: 'Reacting to, pinning or forwarding a deleted message (editing one is a 400 with this code)' },
   TOO_MANY_REACTIONS: { status: 409, error: 'A message takes at most 20 different reactions', when: 'A 21st different emoji on a message' },
   TOO_MANY_PINS: { status: 409, error: 'A conversation holds at most 50 pinned messages', when: 'A 51st pin in a conversation' },
+  TOO_MANY_WEBHOOKS: { status: 409, error: 'An account has at most 20 webhooks', when: 'A webhook past WEBHOOKS_PER_USER' },
   RESUME_IN_PROGRESS: { status: 409, error: 'A resume is already running on this socket; wait for its resumed frame', when: 'A `resume` frame while another is being answered', ws: true },
   // 413, 415, 416
   PAYLOAD_TOO_LARGE: { status: 413, error: 'Request body is too large', when: 'A JSON body over BODY_LIMIT, a file over MAX_UPLOAD_BYTES (or MAX_AVATAR_BYTES), or more than the one file part' },

@@ -3,6 +3,7 @@
 // rows that destroy something (deletes, leaves, removals, clears) get fresh objects per cell, or run last.
 import { randomBytes, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
+import webPush from 'web-push'
 import { assertError, buildTestApp, register, sessionIdOf, uniqueName, type Session, type TestApp } from './helper.ts'
 
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64')
@@ -59,7 +60,11 @@ const fill = (template: string, ids: Ids) =>
 
 // High rate limits, so that hundreds of requests from one address pass. src/config.ts has no such keys yet;
 // loadConfig drops keys it does not know, so these are harmless until it does.
-const { app } = await buildTestApp(t, { RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000', LOGIN_RATE_LIMIT_PER_USERNAME: '100000' })
+const vapid = webPush.generateVAPIDKeys()
+const { app } = await buildTestApp(t, {
+  RATE_LIMIT_MAX: '100000', AUTH_RATE_LIMIT_MAX: '100000', LOGIN_RATE_LIMIT_PER_USERNAME: '100000',
+  WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOKS_PER_USER: '100', VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey,
+})
 
 type Res = Awaited<ReturnType<TestApp['inject']>>
 
@@ -246,6 +251,26 @@ row('POST', '/users/{id}/block', 'T', () => ({ id: T.user.id }),                
 row('POST', '/users/{id}/block', 'deleted X', () => ({ id: X.user.id }),                 [404, 404, 404, 404, 404, 401, 401], { codes: user })
 row('GET', '/users/me/blocks', 'your own', () => ({}),                                   [200, 200, 200, 200, 200, 401, 401], { codes: {} })
 row('DELETE', '/users/{id}/block', 'T', () => ({ id: T.user.id }),                       [204, 204, 204, 204, 204, 401, 401], { codes: user })
+
+// Webhooks and Web Push (issue 17): a group's webhooks are its admins', a direct conversation's its members';
+// a webhook or a subscription is seen and deleted by its owner only.
+const hooks = { 403: 'NOT_ADMIN', 404: 'CONVERSATION_NOT_FOUND' } as const
+const hook = (ids: Ids) => ({ url: 'http://127.0.0.1:9/hook', events: ['new_message'], conversation_id: ids.conversation_id })
+const webhookOf = async (who: Session) => (await must(as(who).post('/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['new_message'] }), 201)).id as string
+const aHook = await webhookOf(A)
+const subscription = () => ({ endpoint: `http://127.0.0.1:9/push/${randomUUID()}`, keys: { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) } })
+const subscriptionOf = async (who: Session) => (await must(as(who).post('/push/subscriptions', subscription()), 201)).id as string
+row('POST', '/webhooks', 'on G', () => ({ conversation_id: G }),                             [201, 403, 403, 404, 404, 401, 401], { codes: hooks, probe: 'conversation_id', body: hook })
+row('POST', '/webhooks', 'on D', () => ({ conversation_id: D }),                             [201, 201, 404, 404, 404, 401, 401], { codes: hooks, probe: 'conversation_id', body: hook })
+row('GET', '/webhooks', 'your own', () => ({}),                                              [200, 200, 200, 200, 200, 401, 401], { codes: {} })
+row('GET', '/webhooks/{id}', "A's", () => ({ id: aHook }),                                   [200, 404, 404, 404, 404, 401, 401], { codes: { 404: 'WEBHOOK_NOT_FOUND' } })
+row('DELETE', '/webhooks/{id}', "a fresh one of A's", async () => ({ id: await webhookOf(A) }),
+                                                                                             [204, 404, 404, 404, 404, 401, 401], { codes: { 404: 'WEBHOOK_NOT_FOUND' } })
+row('GET', '/push/vapid-public-key', 'the server\'s', () => ({}),                             [200, 200, 200, 200, 200, 401, 401], { codes: {} })
+row('POST', '/push/subscriptions', 'your own browser', () => ({}),                           [201, 201, 201, 201, 201, 401, 401], { codes: {}, body: subscription })
+row('DELETE', '/push/subscriptions/{id}', "a fresh one of A's", async () => ({ id: await subscriptionOf(A) }),
+                                                                                             [204, 404, 404, 404, 404, 401, 401], { codes: { 404: 'PUSH_SUBSCRIPTION_NOT_FOUND' } })
+
 
 // Destructive rows: a fresh group (or a fresh message in D) for every cell.
 row('DELETE', '/conversations/{id}/participants/{user_id}', 'fresh G, removing T', async () => ({ id: (await freshGroup()).id, user_id: T.user.id }),

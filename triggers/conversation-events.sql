@@ -46,5 +46,6 @@ BEGIN
     note := head || '}';
   END IF;
   PERFORM pg_notify('parley_events', note);
+  PERFORM parley_outgoing(conv, event_seq, event_type); -- triggers/outgoing.sql: webhook and push jobs
 END
 $$;

@@ -26,6 +26,8 @@ const tags = [
   { name: 'conversations', description: 'Direct conversations and groups: members, roles, history, pins, mute and archive' },
   { name: 'messages', description: 'Sending, editing, deleting, reactions, threads, reads, forwarding and search' },
   { name: 'files', description: "Uploaded files' bytes and previews, by token or by a signed URL" },
+  { name: 'webhooks', description: 'Signed outgoing webhooks for bots and integrations: a conversation\'s events, delivered from a queue and retried' },
+  { name: 'push', description: 'Web Push notifications for your browsers while you are not connected' },
   { name: 'health', description: 'Liveness and readiness, for load balancers and orchestrators' },
 ]
 

@@ -8,6 +8,7 @@ import type { Presence } from './presence.ts'
 import { CLOSE, eventFrameText, type FrameHead, type ReadState, type ServerFrame } from './protocol.ts'
 import { UserFanout } from './user-fanout.ts'
 import { replayPages, replayWindows } from './replay.ts'
+import { CONVERSATION_FRAMES } from './served-event.ts'
 
 export interface HubOptions {
   /** A socket whose unsent bytes exceed this is closed (CLOSE.TOO_SLOW) rather than buffered further. */
@@ -29,8 +30,6 @@ interface LocalUser {
   pending: ConversationEvent[] | undefined
 }
 
-// Events whose frame is the current Conversation, as each recipient sees it.
-const CONVERSATION_FRAMES = new Set(['conversation_updated', 'participant_role_changed'])
 
 /**
  * Who is connected to this instance, and in which conversations: user → sockets, conversation → local

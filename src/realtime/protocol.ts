@@ -146,6 +146,12 @@ export const ServerFrame = Type.Union([
   }, { title: 'error', description: 'A client frame failed; the socket stays open' }),
   Type.Object({ type: Type.Literal('resumed') }, { title: 'resumed', description: 'A resume has sent everything it found' }),
 ])
+
+/** The types of the log's events (the frames with a seq): what `resume` replays, and what a webhook may ask for. */
+export const LOG_EVENT_TYPES = [...new Set(
+  ServerFrame.anyOf.filter((f) => 'seq' in f.properties).map((f) => (f.properties.type as { const: string }).const),
+)]
+
 export type ServerFrame = Static<typeof ServerFrame>
 export type ServerFrameType = ServerFrame['type']
 

@@ -157,11 +157,14 @@ export class UsersService {
     if (!(await verifyPassword(row.password_hash, currentPassword))) throw forbidden('current_password is incorrect', 'WRONG_PASSWORD')
   }
 
-  /** Soft delete: the row and the messages stay, login and search stop, every session ends. */
+  /** Soft delete: the row and the messages stay, login and search stop, every session ends, nothing more is delivered for it. */
   async softDelete(id: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set({ deleted_at: new Date(), updated_at: new Date() }).where('id', '=', id).execute()
       await trx.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('user_id', '=', id).where('revoked_at', 'is', null).execute()
+      // Nothing more goes out on the account's behalf: its webhooks and its browsers' push subscriptions go.
+      await trx.deleteFrom('webhooks').where('owner_id', '=', id).execute()
+      await trx.deleteFrom('push_subscriptions').where('user_id', '=', id).execute()
       // Every instance closes this user's open sockets (on commit).
       await sql`SELECT pg_notify('parley_ephemeral', ${JSON.stringify({ type: 'account_deleted', user_id: id })})`.execute(trx)
     })

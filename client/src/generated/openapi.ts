@@ -672,6 +672,99 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your webhooks */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook
+         * @description Each event of the conversation (or, without `conversation_id`, of every direct conversation of yours) whose type is in `events` is POSTed to `url` as `{type, conversation_id, seq, data}`, as you may see it, signed: `Parley-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`, and `Parley-Event-Id: <conversation_id>:<seq>` to dedupe by. A group's webhooks are its admins'. A delivery not answered 2xx is retried with backoff; after WEBHOOK_MAX_ATTEMPTS the webhook is disabled (its `disabled_reason` says why). Redirects are not followed. The secret is shown only here.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of your webhooks, with its latest deliveries and their errors */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /** Delete one of your webhooks (deliveries not yet made are dropped) */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/push/vapid-public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The server's VAPID public key, for PushManager.subscribe */
+        get: operations["getVapidPublicKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/push/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Subscribe this browser to Web Push
+         * @description A new message in one of your conversations, while you have no socket open anywhere, sends a notification to each subscribed browser (not for muted conversations, at most one per conversation per PUSH_INTERVAL). The payload (encrypted for the browser) is `{conversation_id, message_id, title, body, mention, reply}`. The same endpoint again replaces its keys.
+         */
+        post: operations["subscribePush"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/push/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unsubscribe a browser */
+        delete: operations["unsubscribePush"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/messages/upload": {
         parameters: {
             query?: never;
@@ -1005,6 +1098,98 @@ export interface components {
                 [key: string]: boolean;
             };
         };
+        /** @description An outgoing webhook; its secret is shown only when it is made */
+        Webhook: {
+            /** Format: uuid */
+            id: string;
+            /** @description Where each event is POSTed */
+            url: string;
+            events: ("new_message" | "message_edited" | "message_deleted" | "message_pinned" | "message_unpinned" | "message_read" | "thread_updated" | "reaction_added" | "reaction_removed" | "participant_added" | "participant_removed" | "conversation_updated")[];
+            /**
+             * Format: uuid
+             * @description The conversation whose events it gets; null: every one of its owner's direct conversations
+             */
+            conversation_id: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Set when deliveries kept failing, or its owner lost the right to it: nothing more is sent
+             */
+            disabled_at: string | null;
+            /** @description Why, for its owner to read */
+            disabled_reason: string | null;
+        };
+        /** @description A webhook just made, with its secret */
+        NewWebhook: {
+            /** Format: uuid */
+            id: string;
+            /** @description Where each event is POSTed */
+            url: string;
+            events: ("new_message" | "message_edited" | "message_deleted" | "message_pinned" | "message_unpinned" | "message_read" | "thread_updated" | "reaction_added" | "reaction_removed" | "participant_added" | "participant_removed" | "conversation_updated")[];
+            /**
+             * Format: uuid
+             * @description The conversation whose events it gets; null: every one of its owner's direct conversations
+             */
+            conversation_id: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Set when deliveries kept failing, or its owner lost the right to it: nothing more is sent
+             */
+            disabled_at: string | null;
+            /** @description Why, for its owner to read */
+            disabled_reason: string | null;
+            /** @description Signs every delivery (Parley-Signature); shown this once */
+            secret: string;
+        };
+        /** @description One attempt of one delivery */
+        WebhookDelivery: {
+            /** @description `<conversation_id>:<seq>`, as in the Parley-Event-Id header */
+            event_id: string;
+            event_type: string;
+            attempt: number;
+            /** @description The receiver's HTTP status; null when there was no answer */
+            status: number | null;
+            /** @description Why it failed; null when delivered (a 2xx) */
+            error: string | null;
+            duration_ms: number;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** @description A webhook and how its latest deliveries went */
+        WebhookWithDeliveries: {
+            /** Format: uuid */
+            id: string;
+            /** @description Where each event is POSTed */
+            url: string;
+            events: ("new_message" | "message_edited" | "message_deleted" | "message_pinned" | "message_unpinned" | "message_read" | "thread_updated" | "reaction_added" | "reaction_removed" | "participant_added" | "participant_removed" | "conversation_updated")[];
+            /**
+             * Format: uuid
+             * @description The conversation whose events it gets; null: every one of its owner's direct conversations
+             */
+            conversation_id: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Set when deliveries kept failing, or its owner lost the right to it: nothing more is sent
+             */
+            disabled_at: string | null;
+            /** @description Why, for its owner to read */
+            disabled_reason: string | null;
+            /** @description The latest attempts, newest first (at most 20) */
+            deliveries: components["schemas"]["WebhookDelivery"][];
+        };
+        /** @description A browser's Web Push subscription */
+        PushSubscription: {
+            /** Format: uuid */
+            id: string;
+            endpoint: string;
+            /** Format: date-time */
+            created_at: string;
+        };
         /** @description A message that matches, with its matching passage */
         SearchHit: {
             message: components["schemas"]["Message"];
@@ -1234,6 +1419,42 @@ export interface components {
         };
         /** @description Forbidden: NOT_ALLOWED */
         NotAllowed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Conflict: TOO_MANY_WEBHOOKS */
+        TooManyWebhooks: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Not Found: WEBHOOK_NOT_FOUND */
+        WebhookNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Not Found: PUSH_NOT_CONFIGURED */
+        PushNotConfigured: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Not Found: PUSH_SUBSCRIPTION_NOT_FOUND */
+        PushSubscriptionNotFound: {
             headers: {
                 [name: string]: unknown;
             };
@@ -2907,6 +3128,222 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://bots.example.com/parley",
+                 *       "events": [
+                 *         "new_message",
+                 *         "reaction_added"
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    /** @description https (http only where WEBHOOK_ALLOW_PRIVATE is set); its host must resolve to public addresses only */
+                    url: string;
+                    events: ("new_message" | "message_edited" | "message_deleted" | "message_pinned" | "message_unpinned" | "message_read" | "thread_updated" | "reaction_added" | "reaction_removed" | "participant_added" | "participant_removed" | "conversation_updated")[];
+                    /** Format: uuid */
+                    conversation_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A webhook just made, with its secret */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewWebhook"];
+                };
+            };
+            /** @description Bad Request: VALIDATION_ERROR, URL_NOT_ALLOWED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["ConversationNotFound"];
+            409: components["responses"]["TooManyWebhooks"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A webhook and how its latest deliveries went */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithDeliveries"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookNotFound"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookNotFound"];
+        };
+    };
+    getVapidPublicKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The server's VAPID public key: applicationServerKey for PushManager.subscribe */
+                        public_key: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["PushNotConfigured"];
+        };
+    };
+    subscribePush: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description What the browser's PushSubscription.toJSON() gives */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The push service's URL, from the browser's PushSubscription */
+                    endpoint: string;
+                    keys: {
+                        /** @description The browser's P-256 public key */
+                        p256dh: string;
+                        /** @description Its 16-byte authentication secret */
+                        auth: string;
+                    };
+                    /** @description Ignored: a push service that ends a subscription answers 410, and it is removed */
+                    expirationTime?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description A browser's Web Push subscription */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscription"];
+                };
+            };
+            /** @description Bad Request: VALIDATION_ERROR, URL_NOT_ALLOWED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["PushNotConfigured"];
+        };
+    };
+    unsubscribePush: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["PushSubscriptionNotFound"];
         };
     };
     uploadFile: {
