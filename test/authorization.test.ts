@@ -258,7 +258,7 @@ const hooks = { 403: 'NOT_ADMIN', 404: 'CONVERSATION_NOT_FOUND' } as const
 const hook = (ids: Ids) => ({ url: 'http://127.0.0.1:9/hook', events: ['new_message'], conversation_id: ids.conversation_id })
 const webhookOf = async (who: Session) => (await must(as(who).post('/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['new_message'] }), 201)).id as string
 const aHook = await webhookOf(A)
-const subscription = () => ({ endpoint: `http://127.0.0.1:9/push/${randomUUID()}`, keys: { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) } })
+const subscription = () => ({ endpoint: `http://127.0.0.1:9/push/${randomUUID()}`, keys: { p256dh: `B${'A'.repeat(86)}`, auth: 'A'.repeat(22) } })
 const subscriptionOf = async (who: Session) => (await must(as(who).post('/push/subscriptions', subscription()), 201)).id as string
 row('POST', '/webhooks', 'on G', () => ({ conversation_id: G }),                             [201, 403, 403, 404, 404, 401, 401], { codes: hooks, probe: 'conversation_id', body: hook })
 row('POST', '/webhooks', 'on D', () => ({ conversation_id: D }),                             [201, 201, 404, 404, 404, 401, 401], { codes: hooks, probe: 'conversation_id', body: hook })

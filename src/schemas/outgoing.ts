@@ -53,7 +53,8 @@ export const PushSubscription = named('PushSubscription', Type.Object({
   created_at: Timestamp,
 }, { description: "A browser's Web Push subscription" }))
 
-const base64url = (min: number, max: number, description: string) => Type.String({ pattern: '^[A-Za-z0-9_-]+=*$', minLength: min, maxLength: max, description })
+// Lengths only here: what the bytes must be (a P-256 point, 16 bytes) is checked when they are decoded.
+const base64url = (min: number, max: number, description: string) => Type.String({ minLength: min, maxLength: max, description: `${description}, base64url` })
 
 export const CreatePushSubscription = Type.Object({
   endpoint: Type.String({ maxLength: 2048, description: "The push service's URL, from the browser's PushSubscription" }),

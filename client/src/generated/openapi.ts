@@ -3290,9 +3290,9 @@ export interface operations {
                     /** @description The push service's URL, from the browser's PushSubscription */
                     endpoint: string;
                     keys: {
-                        /** @description The browser's P-256 public key */
+                        /** @description The browser's P-256 public key, base64url */
                         p256dh: string;
-                        /** @description Its 16-byte authentication secret */
+                        /** @description Its 16-byte authentication secret, base64url */
                         auth: string;
                     };
                     /** @description Ignored: a push service that ends a subscription answers 410, and it is removed */
