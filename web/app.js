@@ -10,7 +10,8 @@ import { showErrors } from './forms.js'
 import { loadConversations } from './list.js'
 import { clearPending, loadPending, settled } from './send.js'
 import { login, logout, register, restore, session } from './session.js'
-import { closeConversation, upsert } from './view.js'
+import { dropNotifications, setUpNotifications } from './notifications.js'
+import { closeConversation, openConversation, upsert } from './view.js'
 import { api, avatar, links, nameOf, state } from './state.js'
 import './dialogs.js'
 import './composer.js'
@@ -48,7 +49,15 @@ async function signedIn() {
   const client = api.client
   // What the conversations' state includes is followed before the socket opens: its first resume names them.
   await Promise.all([loadConversations(), loadPending(client)])
-  if (api.client === client) client.connect()
+  if (api.client !== client) return
+  client.connect()
+  // A notification clicked while no page was open opened this one at its conversation.
+  const wanted = /^#conversation=([\w-]+)$/.exec(location.hash)?.[1]
+  if (wanted) {
+    history.replaceState(null, '', location.pathname)
+    openConversation(wanted)
+  }
+  setUpNotifications(openConversation).catch((err) => { $('#notifications-status').textContent = `Notifications are not available: ${err.message}` })
 }
 
 function signedOut() {
@@ -97,7 +106,10 @@ function formHandler(form, prefix, action) {
 }
 formHandler($('#login-form'), 'login', (f) => login(f.username ?? '', f.password ?? ''))
 formHandler($('#register-form'), 'register', (f) => register(f))
-$('#logout').addEventListener('click', () => logout())
+$('#logout').addEventListener('click', async () => {
+  await dropNotifications()
+  await logout()
+})
 $('#back').addEventListener('click', closeConversation)
 
 // ---------- start ----------
