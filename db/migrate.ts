@@ -1,5 +1,6 @@
 import { Logger, runMigrations as migrateJobQueue } from 'graphile-worker'
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
+import pg from 'pg'
 import { type DB, poolOf } from '../src/database.ts'
 import { applyRepeatable } from './repeatable.ts'
 import * as schema from './migrations/0001-schema.ts'
@@ -62,7 +63,17 @@ export async function migrateToLatest(db: Kysely<any>): Promise<void> {
   }
   const pgPool = poolOf(db as DB)
   if (!pgPool) throw new Error('migrateToLatest: the database must come from createDatabase (the job queue migrates through its pool)')
-  await migrateJobQueue({ pgPool, logger: quietLogger })
+  // graphile-worker's first migration creates its schema unguarded: instances starting together on a new
+  // database take turns on a lock here (held by a connection of its own while the migration runs on another).
+  // (Not from the pool, which may have one connection only.)
+  const lock = new pg.Client(pgPool.options)
+  await lock.connect()
+  try {
+    await lock.query("SELECT pg_advisory_lock(hashtext('parley_job_queue_migrations'))")
+    await migrateJobQueue({ pgPool, logger: quietLogger })
+  } finally {
+    await lock.end()
+  }
   await applyRepeatable(db)
 }
 
