@@ -11,6 +11,8 @@
 // BENCH_QUICK=1 shortens every phase (for trying the harness, not for figures). BENCH_ONLY=parley,parley-ws
 // (say) runs those load phases alone; BENCH_ONLY=sockets the idle sockets and resume; BENCH_ONLY=history the pages of history; BENCH_ONLY=search the message search. BENCH_UNBATCHED=1 adds Parley with one commit per message
 // (MESSAGE_BATCH_MAX=1), the before/after of batched writes (left out by default to keep the run under 10 minutes).
+// BENCH_OUTGOING=1 adds Parley with 100 webhooks and 1,000 push subscriptions registered (bench/outgoing.ts; or
+// BENCH_ONLY=parley,parley-outgoing for the two alone).
 // BENCH_PARLEY_LOG_LEVEL=warn runs Parley without its request log.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -20,6 +22,7 @@ import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
 import { cpuSeconds, outputDirs, percentile, postgresPids, root, round, rssBytes, stamp } from './lib.ts'
 import { renderPlot } from './plot.ts'
 import { historyPhase } from './history-page.ts'
+import { registerOutgoing } from './outgoing.ts'
 import { searchPhase } from './search.ts'
 import { resumePhase } from './resume.ts'
 import { type Plan, type Running, type SystemName, startFloor, startParley, startPeer } from './systems.ts'
@@ -162,12 +165,13 @@ const searchOf = (ctx: Context) =>
   searchPhase(ctx.urlFor('parley'), { logDir: ctx.logDir, messages: SEARCH_MESSAGES, conversations: SEARCH_CONVERSATIONS, queries: QUICK ? 20 : 100, log })
 
 /** Fan-out at a fixed rate for FANOUT_MS, then the capacity sweep, on 2 nodes with 2,000 sockets. */
-async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boolean; env?: Record<string, string>; label?: string; via?: Via } = {}) {
+async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boolean; env?: Record<string, string>; label?: string; via?: Via; outgoing?: boolean } = {}) {
   const label = opts.label ?? name
   const via = opts.via ?? 'post'
   const sys = name === 'parley' ? await startParley(ctx.urlFor(name), 2, { env: opts.env, logDir: ctx.logDir }) : await STARTERS[name](ctx.urlFor(name), 2)
   try {
     const plan = await sys.seed(GROUPS, GROUP_SIZE)
+    const unregister = opts.outgoing ? await registerOutgoing(ctx.urlFor(name)) : undefined
     const workers = await connectWorkers(plan)
     try {
       let fanout: Step | undefined
@@ -189,6 +193,7 @@ async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boole
       return { fanout, sweep, capacity: atCapacity?.rate ?? 0, cpu_ms_per_msg_at_capacity: atCapacity?.cpu_ms_per_msg ?? null }
     } finally {
       await closeWorkers(workers)
+      await unregister?.()
     }
   } finally {
     await sys.stop()
@@ -218,10 +223,12 @@ async function connectionsPhase(name: SystemName, ctx: Context) {
 // ---- the run ----------------------------------------------------------------------------------------------
 
 /** The load phases of one run: every system by POST, and Parley by WebSocket `send` frames too. */
-type LoadName = SystemName | 'parley-ws'
+type LoadName = SystemName | 'parley-ws' | 'parley-outgoing'
 const LOADS: Record<LoadName, (ctx: Context) => ReturnType<typeof loadPhases>> = {
   parley: (ctx) => loadPhases('parley', ctx),
   'parley-ws': (ctx) => loadPhases('parley', ctx, { via: 'ws', label: 'parley (ws send)' }),
+  // Issue 17: the same sends with 100 webhooks and 1,000 push subscriptions registered elsewhere (bench/outgoing.ts).
+  'parley-outgoing': (ctx) => loadPhases('parley', ctx, { outgoing: true, label: 'parley (POST), 100 webhooks + 1,000 push subscriptions' }),
   peer: (ctx) => loadPhases('peer', ctx),
   floor: (ctx) => loadPhases('floor', ctx),
 }
@@ -273,7 +280,9 @@ try {
 
 async function fullRun(ctx: Context) {
   const load: Partial<Record<LoadName, Awaited<ReturnType<typeof loadPhases>>>> = {}
-  for (const n of ['parley', 'parley-ws', 'peer', 'floor'] as LoadName[]) load[n] = await LOADS[n](ctx)
+  const names: LoadName[] = ['parley', 'parley-ws', 'peer', 'floor']
+  if (process.env.BENCH_OUTGOING === '1') names.splice(1, 0, 'parley-outgoing')
+  for (const n of names) load[n] = await LOADS[n](ctx)
   // The design before batched writes, for the before/after of docs/SCALING.md: every message its own commit.
   const unbatched = process.env.BENCH_UNBATCHED === '1'
     ? await loadPhases('parley', ctx, { fanout: false, env: { MESSAGE_BATCH_MAX: '1' }, label: 'parley, one commit per message' })
@@ -288,7 +297,7 @@ async function fullRun(ctx: Context) {
 
   // ---- the table ----
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a')
-  const label: Record<LoadName, string> = { parley: 'parley (POST)', 'parley-ws': 'parley (ws send)', peer: 'peer', floor: 'floor' }
+  const label: Record<LoadName, string> = { parley: 'parley (POST)', 'parley-outgoing': 'parley (POST) + outgoing', 'parley-ws': 'parley (ws send)', peer: 'peer', floor: 'floor' }
   const rows = (Object.keys(load) as LoadName[]).map((n) => {
     const l = load[n]!
     return {
@@ -302,7 +311,7 @@ async function fullRun(ctx: Context) {
       'capacity msg/s (p99<100ms)': l.capacity,
       'node CPU ms/msg @cap': l.cpu_ms_per_msg_at_capacity?.nodes ?? null,
       'PG CPU ms/msg @cap': l.cpu_ms_per_msg_at_capacity?.database ?? null,
-      'KB per idle socket': n === 'parley-ws' ? '(as parley)' : memory[n].kb_per_socket,
+      'KB per idle socket': n === 'parley-ws' || n === 'parley-outgoing' ? '(as parley)' : memory[n].kb_per_socket,
     }
   })
   console.log(`\nParley vs peer (Socket.IO + postgres adapter) vs floor (INSERT+NOTIFY → LISTEN → ws.send): 2 nodes each, one PostgreSQL, ${GROUPS * GROUP_SIZE} sockets in groups of ${GROUP_SIZE}, fan-out at ${FANOUT_RATE} msg/s for ${FANOUT_MS / 1000} s; Parley at LOG_LEVEL ${process.env.BENCH_PARLEY_LOG_LEVEL ?? 'info (default)'}, every send with a client_id`)
