@@ -37,6 +37,7 @@ import { PinsService } from './services/pins.ts'
 import { ForwardingService } from './services/forwarding.ts'
 import { UsersService } from './services/users.ts'
 import { BlocksService } from './services/blocks.ts'
+import { MemberStateService } from './services/member-state.ts'
 import { PushSubscriptionsService } from './services/push-subscriptions.ts'
 import { WebhooksService } from './services/webhooks.ts'
 
@@ -52,6 +53,7 @@ export interface Services {
   search: SearchService
   files: FilesService
   exports: ExportService
+  memberState: MemberStateService
   webhooks: WebhooksService
   push: PushSubscriptionsService
 }
@@ -148,6 +150,7 @@ export async function buildApp({ config, db, jwtSecret, databaseUrl, logger = fa
     blocks: new BlocksService(db),
     exports: new ExportService(db, { maxConcurrent: config.EXPORT_MAX_CONCURRENT, timeoutMs: config.EXPORT_TIMEOUT_MS }),
     conversations,
+    memberState: new MemberStateService(db, conversations),
     files,
     messages,
     reactions: new ReactionsService(db, messages),

@@ -1,6 +1,5 @@
 import { sql } from 'kysely'
 import { type DB, poolOf, queryPrepared } from '../database.ts'
-import type { ConversationEvent } from './events.ts'
 
 /** One conversation's part of a resume: its events after `after`, up to `until` (a former member's removal). */
 export interface ReplayWindow {

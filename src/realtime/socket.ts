@@ -131,7 +131,7 @@ const MAX_REFUSED = 20
 
 /** Client frames, for every socket: validated, charged to the user's request budget, answered in its order. */
 function frameHandler(app: FastifyInstance, hub: Hub) {
-  const { messages, conversations, reactions } = app.services
+  const { messages, memberState, reactions } = app.services
   const fail = (conn: Connection, ref: string | undefined, failure: unknown) => {
     const err = unavailable(failure) ?? failure
     const known = err instanceof AppError
@@ -144,7 +144,7 @@ function frameHandler(app: FastifyInstance, hub: Hub) {
       case 'ping':
         return conn.send({ type: 'pong' })
       case 'typing':
-        return conversations.typing(frame.conversation_id, conn.userId, frame.is_typing)
+        return memberState.typing(frame.conversation_id, conn.userId, frame.is_typing)
       case 'send': {
         const { message } = await messages.send(conn.userId, frame)
         return conn.send({ type: 'ack', ref: frame.ref, data: message })

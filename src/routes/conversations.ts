@@ -15,7 +15,7 @@ const ON_CONVERSATION: ErrorCode[] = ['VALIDATION_ERROR', ...SIGNED_IN, 'CONVERS
 const ADMIN_CHANGE: ErrorCode[] = [...ON_CONVERSATION, 'NOT_A_GROUP', 'NOT_ADMIN']
 
 export default async function conversationRoutes(app: App) {
-  const { conversations, messages, pins } = app.services
+  const { conversations, memberState, messages, pins } = app.services
   app.addHook('onRequest', app.authenticate)
 
   app.post('/conversations', {
@@ -76,7 +76,7 @@ export default async function conversationRoutes(app: App) {
       body: ConversationSettings,
       response: { 200: Conversation, ...errors(...ON_CONVERSATION) },
     },
-  }, async (request) => conversations.updateSettings(request.params.id, request.userId, request.body))
+  }, async (request) => memberState.updateSettings(request.params.id, request.userId, request.body))
 
   app.get('/conversations/:id', {
     schema: { tags, summary: 'One conversation', operationId: 'getConversation', security: secured, params: IdParams, response: { 200: Conversation, ...errors(...ON_CONVERSATION) } },
@@ -158,7 +158,7 @@ export default async function conversationRoutes(app: App) {
   app.delete('/conversations/:id/messages', {
     schema: { tags, summary: 'Clear the history for yourself only', operationId: 'clearHistory', security: secured, params: IdParams, response: { 204: NoContent, ...errors(...ON_CONVERSATION) } },
   }, async (request, reply) => {
-    await conversations.clearHistory(request.params.id, request.userId)
+    await memberState.clearHistory(request.params.id, request.userId)
     return reply.code(204).send(null)
   })
 
@@ -173,7 +173,7 @@ export default async function conversationRoutes(app: App) {
       response: { 204: NoContent, ...errors(...ON_CONVERSATION) },
     },
   }, async (request, reply) => {
-    await conversations.typing(request.params.id, request.userId, request.body.is_typing)
+    await memberState.typing(request.params.id, request.userId, request.body.is_typing)
     return reply.code(204).send(null)
   })
 }
