@@ -212,24 +212,29 @@ async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>
 }
 
 // What the earlier versions' migrations made in `postgres`, as the superuser: tables (their indexes, sequences
-// and row types follow), views, functions and types of the public schema, except what belongs to an extension.
+// and row types follow), views, functions and types of the public schema, except what belongs to an extension;
+// and the job queue's schema (graphile_worker) if one was made there.
+const SCHEMAS = `(SELECT oid FROM pg_namespace WHERE nspname IN ('public', 'graphile_worker'))`
 const ADOPT = `DO $$
 DECLARE stmt text;
 BEGIN
+  IF to_regnamespace('graphile_worker') IS NOT NULL THEN
+    ALTER SCHEMA graphile_worker OWNER TO ${APP_ROLE};
+  END IF;
   FOR stmt IN
     SELECT format('ALTER %s %s OWNER TO ${APP_ROLE}', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::regclass)
     FROM pg_class c
-    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+    WHERE c.relnamespace IN ${SCHEMAS} AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
     UNION ALL
     SELECT format('ALTER ROUTINE %s OWNER TO ${APP_ROLE}', p.oid::regprocedure)
     FROM pg_proc p
-    WHERE p.pronamespace = 'public'::regnamespace
+    WHERE p.pronamespace IN ${SCHEMAS}
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
     UNION ALL
     SELECT format('ALTER TYPE %s OWNER TO ${APP_ROLE}', t.oid::regtype)
     FROM pg_type t
-    WHERE t.typnamespace = 'public'::regnamespace
+    WHERE t.typnamespace IN ${SCHEMAS}
       AND (t.typtype IN ('e', 'd', 'r') OR t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
   LOOP

@@ -5,6 +5,8 @@ import type { Config } from '../config.ts'
 import { webhookDelivery } from '../outgoing/webhook-delivery.ts'
 import { webPushDelivery } from '../outgoing/web-push.ts'
 
+export const JOBS_APPLICATION_NAME = 'parley-jobs'
+
 /**
  * The job queue's worker in this instance (graphile-worker, on PostgreSQL: the jobs are rows its own schema
  * keeps, so they outlive a restart and any instance runs them): webhook deliveries and Web Push, added by the
@@ -28,8 +30,11 @@ export default fp(
     })
     let runner: Runner | undefined
     app.addHook('onReady', async () => {
+      // Named, so that an operator (or a test) tells its connections from the app's in pg_stat_activity.
+      const url = new URL(opts.databaseUrl)
+      url.searchParams.set('application_name', JOBS_APPLICATION_NAME)
       runner = await run({
-        connectionString: opts.databaseUrl,
+        connectionString: url.toString(),
         // Its own few connections: one stays LISTENing for new jobs, the others run them.
         maxPoolSize: config.JOBS_CONCURRENCY + 1,
         concurrency: config.JOBS_CONCURRENCY,
