@@ -68,8 +68,8 @@ t.test('notifications: asked for on a click, subscribed, and a message sent whil
   await page.goto(`${server.base}/`)
   await signIn(page, 'alice', 'Passw0rd1')
   await page.locator('#chat').waitFor({ state: 'visible', timeout: WAIT })
-  await page.waitForFunction(() => navigator.serviceWorker.getRegistration().then((r) => !!r), undefined, { timeout: WAIT })
-  t.match(await page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => (r!.active ?? r!.waiting ?? r!.installing)!.scriptURL)), /\/sw\.js$/, 'the service worker is registered')
+  // `ready` resolves once a worker is active (between its states, a registration may show none).
+  t.match(await page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.active!.scriptURL)), /\/sw\.js$/, 'the service worker is registered and active')
   t.equal(await page.evaluate(() => (window as unknown as { __prompts: number }).__prompts), 0, 'no permission asked on load or sign-in')
 
   await page.getByRole('button', { name: 'Profile' }).click()

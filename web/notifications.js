@@ -13,7 +13,9 @@ let registration = null
 /** On sign-in: the worker, and the button's state. */
 export async function setUpNotifications(openConversation) {
   if (!supported()) return render('Notifications are not available in this browser.')
-  registration = await navigator.serviceWorker.register('/sw.js')
+  await navigator.serviceWorker.register('/sw.js')
+  // A push subscription needs an active worker: `ready` waits until this one is.
+  registration = await navigator.serviceWorker.ready
   navigator.serviceWorker.onmessage = (e) => { if (e.data?.type === 'open' && e.data.conversation_id) openConversation(e.data.conversation_id) }
   await render()
 }
