@@ -6,6 +6,7 @@ import { sql } from 'kysely'
 import type { DB } from '../database.ts'
 import { servedEvent } from '../realtime/served-event.ts'
 import type { ConversationsService } from '../services/conversations.ts'
+import { watchRight } from '../services/webhooks.ts'
 import { postOut, type PostOptions } from './post.ts'
 import { sign } from './signature.ts'
 
@@ -48,15 +49,12 @@ export function webhookDelivery(db: DB, conversations: ConversationsService, opt
   }
 }
 
-/** Why the owner may no longer have this webhook: a group's needs them as an admin, a conversation's as a member. */
+/** Why the owner may no longer have this webhook (the rule of registration, asked again), if they may not. */
 async function lostRight(db: DB, ownerId: string, conversationId: string | null): Promise<string | undefined> {
   if (!conversationId) return undefined
-  const row = await db.selectFrom('participants').innerJoin('conversations', 'conversations.id', 'participants.conversation_id')
-    .select(['participants.role', 'conversations.is_group'])
-    .where('participants.conversation_id', '=', conversationId).where('participants.user_id', '=', ownerId)
-    .executeTakeFirst()
-  if (!row) return 'its owner is no longer a member of the conversation'
-  if (row.is_group && row.role !== 'admin') return 'its owner is no longer an admin of the group'
+  const right = await watchRight(db, ownerId, conversationId)
+  if (right === 'not a member') return 'its owner is no longer a member of the conversation'
+  if (right === 'not an admin') return 'its owner is no longer an admin of the group'
   return undefined
 }
 

@@ -8,7 +8,7 @@ import type { Presence } from './presence.ts'
 import { CLOSE, eventFrameText, type FrameHead, type ReadState, type ServerFrame } from './protocol.ts'
 import { UserFanout } from './user-fanout.ts'
 import { replayPages, replayWindows } from './replay.ts'
-import { CONVERSATION_FRAMES } from './served-event.ts'
+import { CONVERSATION_FRAMES, conversationFrame } from './served-event.ts'
 
 export interface HubOptions {
   /** A socket whose unsent bytes exceed this is closed (CLOSE.TOO_SLOW) rather than buffered further. */
@@ -288,8 +288,7 @@ export class Hub {
   /** The frame of an event for one recipient: most are the event itself; some carry the Conversation as they see it. */
   private async frameFor(e: ConversationEvent, userId: string): Promise<ServerFrame | undefined> {
     if (!CONVERSATION_FRAMES.has(e.type)) return eventFrame(e)
-    const data = await this.conversations.get(e.conversation_id, userId).catch(() => undefined)
-    return data && { type: 'conversation_updated', conversation_id: e.conversation_id, seq: e.seq, data }
+    return conversationFrame(this.conversations, e.conversation_id, e.seq, userId)
   }
 
   closeAll(code: number, reason: string): void {

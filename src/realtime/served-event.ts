@@ -3,11 +3,17 @@
 import { sql } from 'kysely'
 import type { DB } from '../database.ts'
 import type { ConversationsService } from '../services/conversations.ts'
-import { eventFrameText } from './protocol.ts'
+import { eventFrameText, type ServerFrame } from './protocol.ts'
 import { replayWindows } from './replay.ts'
 
 /** Events whose frame is the Conversation as each recipient sees it (their own counts and settings). */
 export const CONVERSATION_FRAMES = new Set(['conversation_updated', 'participant_role_changed'])
+
+/** The frame of a Conversation event for one member: the Conversation as they see it (undefined if they no longer may). */
+export async function conversationFrame(conversations: ConversationsService, conversationId: string, seq: number, userId: string): Promise<ServerFrame | undefined> {
+  const data = await conversations.get(conversationId, userId).catch(() => undefined)
+  return data && { type: 'conversation_updated', conversation_id: conversationId, seq, data }
+}
 
 export interface ServedEvent {
   /** The frame's type (a role change is a conversation_updated). */
@@ -28,6 +34,6 @@ export async function servedEvent(db: DB, conversations: ConversationsService, u
   if (!rows[0]) return undefined
   const { type, json } = rows[0]
   if (!CONVERSATION_FRAMES.has(type)) return { type, text: eventFrameText(type, conversationId, seq, json) }
-  const data = await conversations.get(conversationId, userId).catch(() => undefined)
-  return data && { type: 'conversation_updated', text: JSON.stringify({ type: 'conversation_updated', conversation_id: conversationId, seq, data }) }
+  const frame = await conversationFrame(conversations, conversationId, seq, userId)
+  return frame && { type: frame.type, text: JSON.stringify(frame) }
 }

@@ -21,6 +21,19 @@ const toWebhook = (w: Selectable<WebhooksTable>): Webhook => ({
   disabled_reason: w.disabled_reason,
 })
 
+/**
+ * Whether a user may have a webhook on a conversation: a conversation's events go to its admins' webhooks (a
+ * group) or its members' (a direct conversation). Asked at registration and again before each delivery.
+ */
+export async function watchRight(db: DB, userId: string, conversationId: string): Promise<'ok' | 'not a member' | 'not an admin'> {
+  const row = await db.selectFrom('participants').innerJoin('conversations', 'conversations.id', 'participants.conversation_id')
+    .select(['participants.role', 'conversations.is_group'])
+    .where('participants.conversation_id', '=', conversationId).where('participants.user_id', '=', userId)
+    .executeTakeFirst()
+  if (!row) return 'not a member'
+  return row.is_group && row.role !== 'admin' ? 'not an admin' : 'ok'
+}
+
 /** The latest attempts a webhook shows its owner. */
 const SHOWN = 20
 
@@ -68,13 +81,9 @@ export class WebhooksService {
     if (numDeletedRows === 0n) throw notFound('webhook')
   }
 
-  /** A conversation's events go to its admins' webhooks (a group) or its members' (a direct conversation). */
   private async mayWatch(userId: string, conversationId: string): Promise<void> {
-    const row = await this.db.selectFrom('participants').innerJoin('conversations', 'conversations.id', 'participants.conversation_id')
-      .select(['participants.role', 'conversations.is_group'])
-      .where('participants.conversation_id', '=', conversationId).where('participants.user_id', '=', userId)
-      .executeTakeFirst()
-    if (!row) throw notFound('conversation')
-    if (row.is_group && row.role !== 'admin') throw forbidden("Only a group's admins can add a webhook to it", 'NOT_ADMIN')
+    const right = await watchRight(this.db, userId, conversationId)
+    if (right === 'not a member') throw notFound('conversation')
+    if (right === 'not an admin') throw forbidden("Only a group's admins can add a webhook to it", 'NOT_ADMIN')
   }
 }
