@@ -48,6 +48,8 @@ export interface ConversationsTable {
   last_seq: Generated<number>
   created_at: Timestamp
   updated_at: Timestamp
+  /** Whether its events may have a webhook or Web Push to deliver to (kept by triggers/outgoing.sql). */
+  outgoing: Generated<boolean>
 }
 
 export interface ParticipantsTable {

@@ -46,6 +46,10 @@ BEGIN
     note := head || '}';
   END IF;
   PERFORM pg_notify('parley_events', note);
-  PERFORM parley_outgoing(conv, event_seq, event_type); -- triggers/outgoing.sql: webhook and push jobs
+  -- Webhook and push jobs (triggers/outgoing.sql), looked for only where something is registered: the row is the
+  -- one this event's seq was just taken from, in hand.
+  IF EXISTS (SELECT 1 FROM conversations WHERE id = conv AND outgoing) THEN
+    PERFORM parley_outgoing(conv, event_seq, event_type);
+  END IF;
 END
 $$;
