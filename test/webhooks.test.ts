@@ -187,3 +187,20 @@ t.test('a webhook whose owner lost the right to it is disabled; an account delet
   t.equal((await client(app, bob).delete('/users/me')).statusCode, 204)
   t.equal(Number((await sql<{ n: string }>`SELECT count(*) AS n FROM webhooks WHERE owner_id = ${bob.user.id}`.execute(db)).rows[0].n), 0, "the deleted account's webhooks are gone")
 })
+
+t.test("the worker is woken through the instance's one LISTEN connection, and keeps none of its own", async (t) => {
+  const rx = await receiver(t)
+  // A poll a minute apart: a delivery sooner than that was woken by the queue's announcement.
+  const { app, db } = await buildTestApp(t, { ...ENV, JOBS_POLL_INTERVAL: '60000' })
+  const [admin, bob] = await Promise.all([register(app), register(app)])
+  const group = await groupOf(app, admin, [bob])
+  await client(app, admin).post('/webhooks', { url: `${rx.base}/ok/woken`, events: ['new_message'], conversation_id: group })
+  for (let i = 0; i < 3; i++) {
+    await client(app, bob).post('/messages', { conversation_id: group, content: `wake ${i}` })
+    await rx.until(() => rx.to('/ok/woken').length === i + 1, `delivery ${i + 1}`, 20_000)
+  }
+  // Every NOTIFY wakes every backend listening in the database, on whatever channel: one listener per instance.
+  const listening = await sql<{ application_name: string }>`
+    SELECT application_name FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`.execute(db)
+  t.same(listening.rows.map((r) => r.application_name), ['parley-listener'])
+})

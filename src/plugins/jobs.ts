@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Logger, type Runner, run } from 'graphile-worker'
+import { Logger, type RunnerOptions, runOnce } from 'graphile-worker'
+import pg from 'pg'
 import type { Config } from '../config.ts'
 import { webhookDelivery } from '../outgoing/webhook-delivery.ts'
 import { webPushDelivery } from '../outgoing/web-push.ts'
@@ -10,7 +11,11 @@ export const JOBS_APPLICATION_NAME = 'parley-jobs'
 /**
  * The job queue's worker in this instance (graphile-worker, on PostgreSQL: the jobs are rows its own schema
  * keeps, so they outlive a restart and any instance runs them): webhook deliveries and Web Push, added by the
- * event triggers (triggers/outgoing.sql). It starts when the app is ready and finishes its running jobs on close.
+ * event triggers (triggers/outgoing.sql). graphile-worker's `run` would keep a LISTEN connection of its own, and
+ * every commit that notifies (each send) would wake it (src/realtime/events.ts, JOBS_CHANNEL); so the instance's
+ * listener hears the queue's announcements instead, and each one wakes a `runOnce`: the queue run down with
+ * JOBS_CONCURRENCY jobs at a time, then nothing held. A timer looks every JOBS_POLL_INTERVAL for retries come
+ * due and for announcements missed while the listener reconnected.
  */
 export default fp(
   async function jobs(app: FastifyInstance, opts: { config: Config; databaseUrl: string }) {
@@ -28,25 +33,62 @@ export default fp(
       if (level === 'error' || level === 'warning') app.log.warn(line, message)
       else app.log.debug(line, message)
     })
-    let runner: Runner | undefined
+    // Named, so that an operator (or a test) tells its connections from the app's in pg_stat_activity.
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, application_name: JOBS_APPLICATION_NAME, max: config.JOBS_CONCURRENCY })
+    pool.on('error', (err) => app.log.warn({ err }, 'job queue connection lost'))
+    // One object, so that graphile-worker compiles it once (it caches by identity).
+    const options: RunnerOptions = { pgPool: pool, concurrency: config.JOBS_CONCURRENCY, noHandleSignals: true, logger, taskList }
+    const drain = new Drain(() => runOnce(options), (err) => app.log.warn({ err }, 'job queue run failed'))
+    const wake = () => drain.wake()
+    let timer: NodeJS.Timeout | undefined
     app.addHook('onReady', async () => {
-      // Named, so that an operator (or a test) tells its connections from the app's in pg_stat_activity.
-      const url = new URL(opts.databaseUrl)
-      url.searchParams.set('application_name', JOBS_APPLICATION_NAME)
-      runner = await run({
-        connectionString: url.toString(),
-        // Its own few connections: one stays LISTENing for new jobs, the others run them.
-        maxPoolSize: config.JOBS_CONCURRENCY + 1,
-        concurrency: config.JOBS_CONCURRENCY,
-        pollInterval: config.JOBS_POLL_INTERVAL,
-        noHandleSignals: true,
-        logger,
-        taskList,
-      })
+      app.realtime.listener.on('jobs', wake).on('up', wake)
+      timer = setInterval(wake, config.JOBS_POLL_INTERVAL)
+      timer.unref()
+      wake()
     })
     app.addHook('onClose', async () => {
-      await runner?.stop()
+      clearInterval(timer)
+      app.realtime.listener.off('jobs', wake).off('up', wake)
+      await drain.stop()
+      await pool.end()
     })
   },
-  { name: 'jobs' },
+  { name: 'jobs', dependencies: ['realtime'] },
 )
+
+/** Runs `run` when woken, one run at a time; a wake during a run means one more run after it. */
+class Drain {
+  private running: Promise<void> | undefined
+  private again = false
+  private stopped = false
+
+  constructor(
+    private readonly run: () => Promise<void>,
+    private readonly failed: (err: unknown) => void,
+  ) {}
+
+  wake(): void {
+    if (this.stopped) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined
+    })
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false
+      await this.run().catch(this.failed)
+    } while (this.again && !this.stopped)
+  }
+
+  /** No run starts after this; the one running finishes its jobs. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    await this.running
+  }
+}

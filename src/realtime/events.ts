@@ -24,6 +24,12 @@ export interface EphemeralEvent {
 
 export const EVENTS_CHANNEL = 'parley_events'
 export const EPHEMERAL_CHANNEL = 'parley_ephemeral'
+/**
+ * graphile-worker's announcement of new jobs (its add_jobs NOTIFYs here). The instance's listener hears it for the
+ * job worker (src/plugins/jobs.ts), which keeps no LISTEN connection of its own: every NOTIFY in a database
+ * wakes every backend listening there, whatever its channel, so each extra listener is paid by every commit.
+ */
+export const JOBS_CHANNEL = 'jobs:insert'
 
 /** Announces an ephemeral event to every instance, on commit when `db` is a transaction. */
 export const notifyEphemeral = (db: Kysely<Database>, event: EphemeralEvent) =>

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { sql } from 'kysely'
 import pg from 'pg'
 import type { DB } from '../database.ts'
-import { type ConversationEvent, EPHEMERAL_CHANNEL, type EphemeralEvent, EVENTS_CHANNEL } from './events.ts'
+import { type ConversationEvent, EPHEMERAL_CHANNEL, type EphemeralEvent, EVENTS_CHANNEL, JOBS_CHANNEL } from './events.ts'
 
 export interface ListenerOptions {
   connectionString: string
@@ -21,7 +21,8 @@ export interface ListenerOptions {
  * filled from the event log, and after a reconnect every served conversation is replayed from the
  * last seq handed on. A connection that dies silently is found by a periodic probe query.
  *
- * Emits 'event' (ConversationEvent), 'ephemeral' (EphemeralEvent), 'up', 'down' (Error), 'warning' (Error).
+ * Emits 'event' (ConversationEvent), 'ephemeral' (EphemeralEvent), 'jobs' (new jobs were queued), 'up', 'down'
+ * (Error), 'warning' (Error).
  */
 export class Listener extends EventEmitter {
   private client: pg.Client | undefined
@@ -71,7 +72,7 @@ export class Listener extends EventEmitter {
     client.on('end', () => this.lost(client, new Error('listener connection ended')))
     client.on('notification', (n) => this.onNotification(n))
     await client.connect()
-    await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${EPHEMERAL_CHANNEL}`)
+    await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${EPHEMERAL_CHANNEL}; LISTEN "${JOBS_CHANNEL}"`)
     this.client = client
     const wasDown = this.attempt > 0
     this.attempt = 0
@@ -113,6 +114,10 @@ export class Listener extends EventEmitter {
   }
 
   private onNotification(n: pg.Notification): void {
+    if (n.channel === JOBS_CHANNEL) {
+      this.emit('jobs')
+      return
+    }
     let note: any
     try {
       note = JSON.parse(n.payload ?? '')
