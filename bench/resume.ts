@@ -13,6 +13,8 @@ export interface ResumeOptions {
   /** Events the member missed. */
   missed: number
   log: (line: string) => void
+  /** Node's own flags for the instance (`--cpu-prof`, say). */
+  execArgv?: string[]
 }
 
 /**
@@ -22,7 +24,7 @@ export interface ResumeOptions {
  * yet optimized, its connections not yet prepared), the median is what a running instance does.
  */
 export async function resumePhase(databaseUrl: string, opts: ResumeOptions) {
-  const sys = await startParley(databaseUrl, 1, { logDir: opts.logDir })
+  const sys = await startParley(databaseUrl, 1, { logDir: opts.logDir, execArgv: opts.execArgv && (() => opts.execArgv!) })
   try {
     return await resumeRuns(sys, await sys.seed(1, opts.groupSize), databaseUrl, opts)
   } finally {

@@ -13,7 +13,8 @@
 // (MESSAGE_BATCH_MAX=1), the before/after of batched writes (left out by default to keep the run under 10 minutes).
 // BENCH_OUTGOING=1 adds Parley with 100 webhooks and 1,000 push subscriptions registered (bench/outgoing.ts; or
 // BENCH_ONLY=parley,parley-outgoing for the two alone).
-// BENCH_PARLEY_LOG_LEVEL=warn runs Parley without its request log.
+// BENCH_PARLEY_LOG_LEVEL=warn runs Parley without its request log. BENCH_RATES=200,1000 (say) sweeps those rates
+// only, for alternating runs of the same steps.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -36,7 +37,6 @@ const GROUP_SIZE = 10
 const FANOUT_RATE = Number(process.env.BENCH_FANOUT_RATE ?? 200)
 const FANOUT_MS = QUICK ? 5_000 : 30_000
 const STEP_MS = QUICK ? 3_000 : 6_000
-// BENCH_RATES=200 (say) sweeps those rates only: for alternating runs of the fan-out step, not for capacity.
 const RATES = process.env.BENCH_RATES?.split(',').map(Number) ?? [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000]
 const P99_LIMIT_MS = 100
 const IDLE_SOCKETS = QUICK ? 2_000 : 10_000
