@@ -5,9 +5,9 @@ import { AppError } from '../errors.ts'
 import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
 import type { Presence } from './presence.ts'
-import { CLOSE, eventFrameText, type FrameHead, type ReadState, type ServerFrame } from './protocol.ts'
+import { CLOSE, type ReadState, type ServerFrame } from './protocol.ts'
 import { UserFanout } from './user-fanout.ts'
-import { replayPages, replayWindows } from './replay.ts'
+import { resume } from './resume.ts'
 import { CONVERSATION_FRAMES, conversationFrame } from './served-event.ts'
 
 export interface HubOptions {
@@ -250,39 +250,10 @@ export class Hub {
     for (const conn of user.conns) conn.send(frame, text)
   }
 
-  /**
-   * Every event the client missed, from its last seen seqs, then `resumed`; live frames wait meanwhile. One
-   * resume at a time per socket, read from the log a page at a time and written only as fast as the socket
-   * drains, so a small frame cannot make the instance hold a large answer.
-   */
-  async resume(conn: Connection, seen: Record<string, number>): Promise<void> {
-    if (conn.held) throw new AppError(409, 'RESUME_IN_PROGRESS', 'A resume is already running on this socket; wait for its resumed frame')
-    const held: ServerFrame[] = (conn.held = [])
+  /** Every event the client missed, then `resumed` (resume.ts). */
+  resume(conn: Connection, seen: Record<string, number>): Promise<void> {
     const mine = this.users.get(conn.userId)?.conversations ?? new Set<string>()
-    try {
-      // Seqs the client has seen are remembered only for conversations it is in: nothing else is kept per id.
-      for (const [conv, seq] of Object.entries(seen)) if (mine.has(conv) && (conn.sent.get(conv) ?? 0) < seq) conn.sent.set(conv, seq)
-      for (const window of await replayWindows(this.db, conn.userId, seen)) {
-        for await (const page of replayPages(this.db, window, this.opts.replayPageSize ?? 500)) {
-          conn.cork()
-          for (const e of page) {
-            if (conn.backedUp && !(await conn.drained())) return
-            if (CONVERSATION_FRAMES.has(e.type)) {
-              const frame = await this.frameFor({ ...e, payload: undefined }, conn.userId)
-              if (frame) conn.deliver(frame, undefined, true)
-            } else conn.deliverText(eventHead(e), eventFrameText(e.type, e.conversation_id, e.seq, e.json), true)
-          }
-          conn.uncork()
-        }
-        conn.replayedUpTo(window.conversation_id, window.until ?? window.last_seq)
-        if (!mine.has(window.conversation_id)) conn.sent.delete(window.conversation_id)
-      }
-    } finally {
-      conn.uncork()
-      for (const frame of held) conn.deliver(frame)
-      conn.held = undefined
-    }
-    conn.deliver({ type: 'resumed' })
+    return resume({ db: this.db, conversations: this.conversations, pageSize: this.opts.replayPageSize ?? 500 }, conn, mine, seen)
   }
 
   /** The frame of an event for one recipient: most are the event itself; some carry the Conversation as they see it. */
@@ -301,6 +272,3 @@ export class Hub {
 export function eventFrame(e: ConversationEvent): ServerFrame {
   return { type: e.type, conversation_id: e.conversation_id, seq: e.seq, data: e.payload } as ServerFrame
 }
-
-const eventHead = (e: { type: string; conversation_id: string; seq: number }): FrameHead =>
-  ({ type: e.type as FrameHead['type'], conversation_id: e.conversation_id, seq: e.seq })
