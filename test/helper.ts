@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { sql } from 'kysely'
 import pg from 'pg'
 import tap, { type Test } from 'tap'
 import { migrateToLatest } from '../db/migrate.ts'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
-import { createDatabase } from '../src/database.ts'
+import { createDatabase, type DB } from '../src/database.ts'
 import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
 import { WsClient } from './ws-client.ts'
 
@@ -192,3 +193,7 @@ export async function sendAs(app: TestApp, who: Session, conversationId: string,
   if (res.statusCode !== 201) throw new Error(`send failed: ${res.statusCode} ${res.body}`)
   return res.json()
 }
+
+/** Jobs in graphile-worker's queue (it deletes a job once it is done or has failed for good). */
+export const queuedJobs = async (db: DB): Promise<number> =>
+  Number((await sql<{ n: string }>`SELECT count(*) AS n FROM graphile_worker.jobs`.execute(db)).rows[0].n)

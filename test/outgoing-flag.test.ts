@@ -4,13 +4,12 @@
 // goes is tried here, and a change racing another.
 import { createECDH, randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { sql } from 'kysely'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import webPush from 'web-push'
 import type { DB } from '../src/database.ts'
 import { buildApp } from '../src/app.ts'
-import { buildTestApp, client, groupOf, JWT_SECRET, register, sendAs } from './helper.ts'
+import { buildTestApp, client, groupOf, JWT_SECRET, queuedJobs, register, sendAs } from './helper.ts'
 
 const vapid = webPush.generateVAPIDKeys()
 const ENV = { WEBHOOK_ALLOW_PRIVATE: 'true', VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey }
@@ -33,20 +32,18 @@ const subscription = () => {
   return { endpoint: `http://127.0.0.1:9/push/${randomBytes(4).toString('hex')}`, keys: { p256dh: ecdh.getPublicKey('base64url'), auth: randomBytes(16).toString('base64url') } }
 }
 
-const jobs = async (db: DB) => Number((await sql<{ n: string }>`SELECT count(*) AS n FROM graphile_worker.jobs`.execute(db)).rows[0].n)
-
 t.test('marked exactly while a webhook, a subscribed member or an account webhook is there', async (t) => {
   const { app, db } = await workerless(t)
   const [alice, bob, carol, dave] = await Promise.all([register(app), register(app), register(app), register(app)])
   const group = await groupOf(app, alice, [bob])
   t.equal(await marked(db, group), false, 'a new group has nothing')
   await sendAs(app, bob, group, 'nobody outside listens')
-  t.equal(await jobs(db), 0, 'an unmarked conversation queues no job')
+  t.equal(await queuedJobs(db), 0, 'an unmarked conversation queues no job')
 
   const hook = (await client(app, alice).post('/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['new_message'], conversation_id: group })).json()
   t.equal(await marked(db, group), true, 'its webhook registered')
   await sendAs(app, bob, group, 'the hook hears this')
-  t.equal(await jobs(db), 1, 'a marked one queues the delivery')
+  t.equal(await queuedJobs(db), 1, 'a marked one queues the delivery')
   await db.updateTable('webhooks').set({ disabled_at: new Date() }).where('id', '=', hook.id).execute()
   t.equal(await marked(db, group), false, 'its webhook disabled (as a failing receiver is)')
   await db.updateTable('webhooks').set({ disabled_at: null }).where('id', '=', hook.id).execute()

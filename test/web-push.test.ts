@@ -5,11 +5,10 @@
 import { createECDH, createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as ece from 'http_ece'
-import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import webPush from 'web-push'
 import type { DB } from '../src/database.ts'
-import { assertError, buildLiveApp, buildTestApp, client, groupOf, register, type Session } from './helper.ts'
+import { assertError, buildLiveApp, buildTestApp, client, groupOf, queuedJobs, register, type Session } from './helper.ts'
 import { type Received, receiver } from './receiver.ts'
 
 const vapid = webPush.generateVAPIDKeys()
@@ -32,7 +31,7 @@ function browser(endpoint: string) {
 /** Waits until every queued job is done (graphile-worker deletes each once it ran). */
 async function drained(db: DB) {
   for (let i = 0; i < 600; i++) {
-    if (Number((await sql<{ n: string }>`SELECT count(*) AS n FROM graphile_worker.jobs`.execute(db)).rows[0].n) === 0) return
+    if ((await queuedJobs(db)) === 0) return
     await sleep(50)
   }
   throw new Error('the job queue did not empty')
@@ -131,7 +130,7 @@ t.test('a push service answering 410 has dropped the subscription: it is removed
   const left = await db.selectFrom('push_subscriptions').select('id').where('user_id', '=', carol.user.id).execute()
   t.same(left, [], 'the subscription is gone')
   await client(app, alice).post('/messages', { conversation_id: direct, content: 'again' })
-  t.equal(Number((await sql<{ n: string }>`SELECT count(*) AS n FROM graphile_worker.jobs`.execute(db)).rows[0].n), 0, 'with no subscribed member, a message queues no push job')
+  t.equal(await queuedJobs(db), 0, 'with no subscribed member, a message queues no push job')
 })
 
 /** The Authorization header is `vapid t=<JWT>, k=<public key>`, the JWT signed (ES256) by that key for the push service's origin. */

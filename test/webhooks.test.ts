@@ -7,8 +7,7 @@ import t from 'tap'
 import { isPublicAddress, urlRefusal } from '../src/outgoing/address-guard.ts'
 import { sign, verify } from '../src/outgoing/signature.ts'
 import { buildApp } from '../src/app.ts'
-import type { DB } from '../src/database.ts'
-import { assertError, buildTestApp, client, groupOf, JWT_SECRET, register } from './helper.ts'
+import { assertError, buildTestApp, client, groupOf, JWT_SECRET, queuedJobs, register } from './helper.ts'
 import { receiver } from './receiver.ts'
 
 const ENV = { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_TIMEOUT_MS: '1000', JOBS_POLL_INTERVAL: '100', WEBHOOKS_PER_USER: '5' }
@@ -23,8 +22,6 @@ async function eventually<T>(what: string, read: () => Promise<T>, test: (v: T) 
   throw new Error(`timed out waiting for ${what}`)
 }
 
-/** Jobs still queued (graphile-worker deletes a job once it is done or has failed for good). */
-const queued = async (db: DB) => Number((await sql<{ n: string }>`SELECT count(*) AS n FROM graphile_worker.jobs`.execute(db)).rows[0].n)
 
 t.test('addresses: only the public internet, unless allowed', async (t) => {
   for (const ip of ['8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8']) t.ok(isPublicAddress(ip), `${ip} is public`)
@@ -100,7 +97,7 @@ t.test('deliveries: the event as the owner sees it, signed, once per event and t
   await client(app, admin).post(`/messages/${sent.id}/reactions`, { emoji: '👍' })
   const dm = (await client(app, bob).post('/messages', { conversation_id: direct, content: 'hello bot' })).json()
   await rx.until(() => rx.to('/ok/group').length >= 2 && rx.to('/ok/bot').length >= 1, 'three deliveries')
-  await eventually('the queue to empty', () => queued(app.db), (n) => n === 0)
+  await eventually('the queue to empty', () => queuedJobs(app.db), (n) => n === 0)
 
   const group2 = rx.to('/ok/group')
   t.same(group2.map((r) => JSON.parse(r.body.toString()).type).sort(), ['new_message', 'reaction_added'], 'the types asked for, and no message_read')
@@ -131,7 +128,7 @@ t.test('sending never waits: what is sent while no instance runs jobs is deliver
   t.teardown(() => workerless.close())
   const ids: string[] = []
   for (let i = 0; i < 3; i++) ids.push((await client(workerless, bob).post('/messages', { conversation_id: group, content: `queued ${i}` })).json().id)
-  t.equal(await queued(first.db), 3, 'three deliveries wait in PostgreSQL')
+  t.equal(await queuedJobs(first.db), 3, 'three deliveries wait in PostgreSQL')
   t.equal(rx.received.length, 0, 'none made yet')
   // An instance with a worker, on the same database, delivers them.
   const next = await buildApp({ config: first.config, db: first.db, jwtSecret: JWT_SECRET, databaseUrl: first.url })
@@ -165,9 +162,9 @@ t.test('bad receivers cost nothing: each is retried, then disabled with a reason
   t.ok(process.memoryUsage().rss - rssBefore < 20 * 1024 * 1024, 'the 20 MB answers were not read')
 
   // Disabled, it gets nothing more: no job is even queued for it.
-  await eventually('the queue to empty', () => queued(db), (n) => n === 0)
+  await eventually('the queue to empty', () => queuedJobs(db), (n) => n === 0)
   await client(app, bob).post('/messages', { conversation_id: group, content: 'after' })
-  t.equal(await queued(db), 0, 'nothing queued for disabled webhooks')
+  t.equal(await queuedJobs(db), 0, 'nothing queued for disabled webhooks')
 })
 
 t.test('a webhook whose owner lost the right to it is disabled; an account deleted takes its webhooks along', async (t) => {

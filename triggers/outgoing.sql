@@ -67,6 +67,12 @@ FOR EACH ROW EXECUTE FUNCTION parley_participant_push();
 -- change committed before it: one UPDATE that waited for a lock would count with the snapshot it began with, and
 -- a webhook added while another is removed could leave the flag false. NO KEY UPDATE, as the event's own seq
 -- takes: a stronger lock would wait on the key-share lock that a concurrent insert's foreign key holds.
+-- Whether a user has a live account webhook (one for all their direct conversations).
+CREATE OR REPLACE FUNCTION parley_has_account_webhook(u uuid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM webhooks WHERE owner_id = u AND conversation_id IS NULL AND disabled_at IS NULL)
+$$;
+
 CREATE OR REPLACE FUNCTION parley_outgoing_recount(convs uuid[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -75,9 +81,8 @@ BEGIN
   WHERE c.id = ANY (convs) AND c.outgoing <> (
     EXISTS (SELECT 1 FROM webhooks w WHERE w.conversation_id = c.id AND w.disabled_at IS NULL)
     OR EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.has_push)
-    OR (c.direct_key IS NOT NULL AND EXISTS (
-      SELECT 1 FROM participants p JOIN webhooks w ON w.owner_id = p.user_id AND w.conversation_id IS NULL AND w.disabled_at IS NULL
-      WHERE p.conversation_id = c.id)));
+    OR (c.direct_key IS NOT NULL
+      AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND parley_has_account_webhook(p.user_id))));
 END
 $$;
 
@@ -115,8 +120,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
   member participants := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 BEGIN
-  IF TG_OP = 'UPDATE' OR member.has_push
-    OR EXISTS (SELECT 1 FROM webhooks WHERE owner_id = member.user_id AND conversation_id IS NULL AND disabled_at IS NULL) THEN
+  IF TG_OP = 'UPDATE' OR member.has_push OR parley_has_account_webhook(member.user_id) THEN
     PERFORM parley_outgoing_recount(ARRAY[member.conversation_id]);
   END IF;
   RETURN NULL;
