@@ -107,46 +107,10 @@ async function server() {
     const { port } = app.server.address() as { port: number }
     const base = `http://127.0.0.1:${port}`
 
-    // Users with real sessions. The first registers through the API; the others (N argon2id hashes would
-    // take minutes) are inserted with its password hash and a session row each, and get tokens signed by
-    // the app's own key, as /auth/register signs them (sub, sid).
-    const first = await fetch(`${base}/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'idle_first', password: 'Passw0rd-idle' }),
-    })
-    if (first.status !== 201) throw new Error(`register: ${first.status} ${await first.text()}`)
-    const registered = (await first.json()) as { access_token: string; user: { id: string } }
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
-    const { rows: [{ password_hash: hash }] } = await pool.query('SELECT password_hash FROM users WHERE id = $1', [registered.user.id])
-    const { rows } = await pool.query<{ id: string; sid: string }>(
-      `WITH u AS (
-         INSERT INTO users (username, display_name, password_hash)
-         SELECT 'idle_' || i, 'Idle user ' || i, $1 FROM generate_series(2, $2::int) i RETURNING id)
-       INSERT INTO sessions (id, user_id, user_agent) SELECT gen_random_uuid(), id, 'idle-sockets' FROM u RETURNING user_id AS id, id AS sid`,
-      [hash, N],
-    )
-    await pool.end()
-    const users = [
-      { id: registered.user.id, token: registered.access_token },
-      ...rows.map((r) => ({ id: r.id, token: app.jwt.sign({ sub: r.id, sid: r.sid }) })),
-    ]
-    // Groups of 10 through the API, as the bench makes them: each socket's user is in one conversation.
-    const groups = Math.ceil(N / GROUP)
-    const createGroup = async (g: number) => {
-      const members = users.slice(g * GROUP, (g + 1) * GROUP)
-      if (members.length < 2) return
-      const res = await fetch(`${base}/conversations`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${members[0].token}` },
-        body: JSON.stringify({ is_group: true, name: `idle ${g}`, participant_ids: members.slice(1).map((m) => m.id) }),
-      })
-      if (res.status !== 201) throw new Error(`group: ${res.status} ${await res.text()}`)
-    }
-    for (let g = 0; g < groups; g += 8) await Promise.all(Array.from({ length: Math.min(8, groups - g) }, (_, i) => createGroup(g + i)))
+    const users = await seedUsers(base, databaseUrl, (sub, sid) => app.jwt.sign({ sub, sid }))
     const urlsFile = path.join(dir, 'urls.json')
     await writeFile(urlsFile, JSON.stringify(users.map((u) => `ws://127.0.0.1:${port}/ws?token=${u.token}`)))
-    log(`${N} users, ${groups} groups; server pid ${process.pid}`)
+    log(`${N} users, ${Math.ceil(N / GROUP)} groups; server pid ${process.pid}`)
 
     // Before: settled, collected.
     await new Promise((r) => setTimeout(r, 1000))
@@ -254,32 +218,7 @@ async function spawned() {
         const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, sid, iat: now, exp: now + 3600 })}`
         return `${head}.${createHmac('sha256', JWT_SECRET).update(head).digest('base64url')}`
       }
-      const first = await fetch(`${base}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'idle_first', password: 'Passw0rd-idle' }) })
-      if (first.status !== 201) throw new Error(`register: ${first.status} ${await first.text()}`)
-      const registered = (await first.json()) as { access_token: string; user: { id: string } }
-      const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
-      const { rows: [{ password_hash: hash }] } = await pool.query('SELECT password_hash FROM users WHERE id = $1', [registered.user.id])
-      const { rows } = await pool.query<{ id: string; sid: string }>(
-        `WITH u AS (
-           INSERT INTO users (username, display_name, password_hash)
-           SELECT 'idle_' || i, 'Idle user ' || i, $1 FROM generate_series(2, $2::int) i RETURNING id)
-         INSERT INTO sessions (id, user_id, user_agent) SELECT gen_random_uuid(), id, 'idle-sockets' FROM u RETURNING user_id AS id, id AS sid`,
-        [hash, N],
-      )
-      await pool.end()
-      const users = [{ id: registered.user.id, token: registered.access_token }, ...rows.map((r) => ({ id: r.id, token: sign(r.id, r.sid) }))]
-      const groups = Math.ceil(N / GROUP)
-      const createGroup = async (g: number) => {
-        const members = users.slice(g * GROUP, (g + 1) * GROUP)
-        if (members.length < 2) return
-        const res = await fetch(`${base}/conversations`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${members[0].token}` },
-          body: JSON.stringify({ is_group: true, name: `idle ${g}`, participant_ids: members.slice(1).map((m) => m.id) }),
-        })
-        if (res.status !== 201) throw new Error(`group: ${res.status} ${await res.text()}`)
-      }
-      for (let g = 0; g < groups; g += 8) await Promise.all(Array.from({ length: Math.min(8, groups - g) }, (_, i) => createGroup(g + i)))
+      const users = await seedUsers(base, databaseUrl, sign)
       const urlsFile = path.join(dir, 'urls.json')
       await writeFile(urlsFile, JSON.stringify(users.map((u) => `ws://127.0.0.1:${port}/ws?token=${u.token}`)))
       // The server's own heap figures (prom-client's default metrics), to tell live heap from heap kept.
@@ -324,4 +263,45 @@ async function spawned() {
     await embedded.stop()
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * N users with real sessions, in groups of GROUP made through the API as the bench makes them (each socket's user
+ * is in one conversation). The first registers through the API; the others (N argon2id hashes would take minutes)
+ * are inserted with its password hash and a session row each, and get tokens from `sign` (the app's own key, as
+ * /auth/register signs them: sub, sid).
+ */
+async function seedUsers(base: string, databaseUrl: string, sign: (sub: string, sid: string) => string) {
+  const { default: pg } = await import('pg')
+  const first = await fetch(`${base}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'idle_first', password: 'Passw0rd-idle' }),
+  })
+  if (first.status !== 201) throw new Error(`register: ${first.status} ${await first.text()}`)
+  const registered = (await first.json()) as { access_token: string; user: { id: string } }
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
+  const { rows: [{ password_hash: hash }] } = await pool.query('SELECT password_hash FROM users WHERE id = $1', [registered.user.id])
+  const { rows } = await pool.query<{ id: string; sid: string }>(
+    `WITH u AS (
+       INSERT INTO users (username, display_name, password_hash)
+       SELECT 'idle_' || i, 'Idle user ' || i, $1 FROM generate_series(2, $2::int) i RETURNING id)
+     INSERT INTO sessions (id, user_id, user_agent) SELECT gen_random_uuid(), id, 'idle-sockets' FROM u RETURNING user_id AS id, id AS sid`,
+    [hash, N],
+  )
+  await pool.end()
+  const users = [{ id: registered.user.id, token: registered.access_token }, ...rows.map((r) => ({ id: r.id, token: sign(r.id, r.sid) }))]
+  const groups = Math.ceil(N / GROUP)
+  const createGroup = async (g: number) => {
+    const members = users.slice(g * GROUP, (g + 1) * GROUP)
+    if (members.length < 2) return
+    const res = await fetch(`${base}/conversations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${members[0].token}` },
+      body: JSON.stringify({ is_group: true, name: `idle ${g}`, participant_ids: members.slice(1).map((m) => m.id) }),
+    })
+    if (res.status !== 201) throw new Error(`group: ${res.status} ${await res.text()}`)
+  }
+  for (let g = 0; g < groups; g += 8) await Promise.all(Array.from({ length: Math.min(8, groups - g) }, (_, i) => createGroup(g + i)))
+  return users
 }
