@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { CLOSE, type FrameHead, type ServerFrame } from './protocol.ts'
+import { textFrames } from './text-frames.ts'
 
 /** Who a socket speaks for: the access token's user and session, and when the token expires (epoch ms). */
 export interface Credentials {
@@ -29,9 +30,11 @@ const MAX_HELD_FRAMES = 10_000
  */
 export class Connection {
   private socket: WebSocket | undefined
-  /** The TCP socket under it, corked while a replay writes a page. */
+  /** The TCP socket under it, which a replay's pages are written to. */
   private tcp: Socket | undefined
-  private corked = false
+  /** While a replay builds a page: its frames' texts, and their length in characters. */
+  private page: string[] | undefined
+  private pageChars = 0
   /** [frame type, text], written once the socket is attached. */
   private early: Array<[string, string]> | undefined
   /** Highest seq sent per conversation (made at the first event). */
@@ -153,8 +156,8 @@ export class Connection {
   async drained(): Promise<boolean> {
     const socket = this.socket
     if (!socket) return true
-    if (socket.bufferedAmount > this.shared.maxBufferedBytes / 2) {
-      // What is corked does not drain.
+    if (this.backedUp) {
+      // A page still being built does not drain.
       this.uncork()
       while (socket.readyState === socket.OPEN && socket.bufferedAmount > this.shared.maxBufferedBytes / 2) {
         await new Promise((resolve) => setTimeout(resolve, 5))
@@ -165,27 +168,35 @@ export class Connection {
 
   /** Whether a writer should wait for `drained()` before sending more. */
   get backedUp(): boolean {
-    return this.socket !== undefined && this.socket.bufferedAmount > this.shared.maxBufferedBytes / 2
+    return this.socket !== undefined && this.socket.bufferedAmount + this.pageChars > this.shared.maxBufferedBytes / 2
   }
 
-  /** Frames sent until `uncork()` leave in one write, not one system call each (a replay's page). */
+  /**
+   * Frames sent until `uncork()` leave in one write of one buffer (a replay's page), written to the TCP socket
+   * past ws: nothing else writes between, and ws queues nothing of its own with compression off (socket.ts).
+   */
   cork(): void {
-    if (this.corked || !this.tcp) return
-    this.corked = true
-    this.tcp.cork()
+    if (this.page || !this.tcp) return
+    this.page = []
   }
 
   uncork(): void {
-    if (!this.corked) return
-    this.corked = false
-    this.tcp!.uncork()
+    const page = this.page
+    if (!page) return
+    this.page = undefined
+    this.pageChars = 0
+    const socket = this.socket!
+    if (page.length > 0 && socket.readyState === socket.OPEN) this.tcp!.write(textFrames(page))
   }
 
   private write(type: string, text: string): void {
     const socket = this.socket!
     if (socket.readyState !== socket.OPEN) return
     if (socket.bufferedAmount > this.shared.maxBufferedBytes) return this.tooFarBehind()
-    socket.send(text)
+    if (this.page) {
+      this.page.push(text)
+      this.pageChars += text.length
+    } else socket.send(text)
     this.shared.framesSent.set(type, (this.shared.framesSent.get(type) ?? 0) + 1)
   }
 

@@ -41,6 +41,9 @@ export async function socketRoutes(app: FastifyInstance, opts: SocketOptions) {
   await app.register(websocket, {
     options: {
       maxPayload: opts.maxPayload,
+      // ws's default, stated because a replay writes its pages to the TCP socket itself (connection.ts), which
+      // holds only while ws keeps no queue of its own, as it does when it compresses.
+      perMessageDeflate: false,
       // A browser offering `bearer.<token>` needs it echoed back, or it drops the connection.
       handleProtocols: (protocols) => [...protocols].find((p) => p.startsWith('bearer.')) ?? false,
     },
