@@ -4,6 +4,7 @@ import pg from 'pg'
 import t from 'tap'
 import { buildLiveApp, client, register, type TestApp } from './helper.ts'
 import type { Frame } from './ws-client.ts'
+import { REPLAY_PAGE } from '../src/realtime/replay.ts'
 
 // `resume` (issue 11): a replay never gives back what was taken away, and a small frame cannot make the
 // instance do or hold much.
@@ -178,4 +179,29 @@ t.test('a resume sent after live frames already arrived still gives back what ca
   await wb.next(ofType('resumed'))
   const ids = wb.frames.filter((f) => f.type === 'new_message').map((f) => f.data.id)
   t.same(ids.sort(), [missed.id, live.id].sort(), 'the message bob missed is replayed, and the live one is not sent twice')
+})
+
+t.test("a replay's page probes each message by key: no scan of the conversation's messages, on any plan", async (t) => {
+  const { app } = await buildLiveApp(t)
+  const [alice, bob] = [await register(app), await register(app)]
+  const conv = (await client(app, alice).post('/conversations', { participant_ids: [bob.user.id] })).json().id
+  // A small table, freshly analyzed: the custom plan a prepared statement gets for its first executions hashed
+  // every message of it once per page when the messages were joined.
+  await bulk(app, conv, alice.user.id, 2000)
+  await sql`ANALYZE messages`.execute(app.db)
+  await sql`ANALYZE conversation_events`.execute(app.db)
+  const plan = (mode: string) =>
+    app.db.connection().execute(async (conn) => {
+      await sql.raw(`SET plan_cache_mode = ${mode}`).execute(conn)
+      await sql.raw(`PREPARE page(uuid, bigint, bigint) AS ${REPLAY_PAGE}`).execute(conn)
+      const { rows } = await sql<{ 'QUERY PLAN': string }>`EXPLAIN EXECUTE page(${sql.lit(conv)}, 100, 600)`.execute(conn)
+      await sql`DEALLOCATE page`.execute(conn)
+      await sql`RESET plan_cache_mode`.execute(conn)
+      return rows.map((r) => r['QUERY PLAN']).join('\n')
+    })
+  for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+    const text = await plan(mode)
+    t.notMatch(text, /Seq Scan on messages/, `${mode}: no scan of messages`)
+    t.match(text, /Index Scan using messages_pkey/, `${mode}: the message by its key`)
+  }
 })

@@ -87,7 +87,7 @@ export async function* replayPages(db: DB, window: ReplayWindow, pageSize: numbe
 }
 
 // Prepared once per connection (a named statement): planning it cost a third of running it.
-const REPLAY_PAGE = `
+export const REPLAY_PAGE = `
   SELECT conversation_id, seq, type, payload_text AS json FROM parley_served_events
   WHERE conversation_id = $1 AND seq > $2 AND seq <= $3
   ORDER BY seq`
