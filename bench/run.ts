@@ -36,9 +36,9 @@ const QUICK = process.env.BENCH_QUICK === '1'
 const GROUPS = 200 // 2,000 sockets in groups of 10
 const GROUP_SIZE = 10
 const FANOUT_RATE = Number(process.env.BENCH_FANOUT_RATE ?? 200)
-const FANOUT_MS = QUICK ? 5_000 : 30_000
+const FANOUT_MS = QUICK ? 5_000 : 20_000
 const STEP_MS = QUICK ? 3_000 : 6_000
-const RATES = process.env.BENCH_RATES?.split(',').map(Number) ?? [100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000]
+const RATES = process.env.BENCH_RATES?.split(',').map(Number) ?? [100, 200, 400, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000]
 const IDLE_SOCKETS = QUICK ? 2_000 : 10_000
 const MISSED_EVENTS = QUICK ? 2_000 : 10_000
 const HISTORY_MESSAGES = QUICK ? 10_000 : 100_000
@@ -86,8 +86,9 @@ async function loadPhases(name: SystemName, ctx: Context, opts: { fanout?: boole
       const sweep: Step[] = []
       for (const rate of RATES) {
         let step = await measure(sys, workers, ctx, rate, STEP_MS, 1000, via)
-        // One stall (a checkpoint, a GC pause) can push a short step's p99 over the line: a rate fails on two tries.
-        if (!step.ok) step = await measure(sys, workers, ctx, rate, STEP_MS, 1000, via)
+        // One stall (a checkpoint, a GC pause) can push a short step's p99 over the line: a rate fails on two tries,
+        // unless its median is over the line too (a queue, not a stall; a second try would only say so again).
+        if (!step.ok && (step.p50_ms ?? Infinity) < P99_LIMIT_MS) step = await measure(sys, workers, ctx, rate, STEP_MS, 1000, via)
         sweep.push(step)
         log(`${label}: ${rate}/s → ${step.sends_per_s}/s sent, p50 ${step.p50_ms} p99 ${step.p99_ms} ms (answer p50 ${step.answer_p50_ms} p99 ${step.answer_p99_ms}), lost ${step.lost}, failed ${step.failed}, cpu ${JSON.stringify(step.cpu)} ms/msg ${JSON.stringify(step.cpu_ms_per_msg)} waits ${JSON.stringify(step.db_waits)}${step.ok ? '' : '  ✗'}`)
         if (!step.ok) break
