@@ -37,6 +37,18 @@ export function watch(page: Page, name: string, problems: string[], expected?: R
   })
 }
 
+/**
+ * The text frames a page's WebSockets receive from now on (so call it before the page connects); `next(test)`
+ * resolves on the first frame after the call that passes `test`.
+ */
+export function receivedFrames(page: Page) {
+  const waiters = new Set<{ test(text: string): boolean; resolve(): void }>()
+  page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+    for (const w of waiters) if (w.test(String(payload))) { waiters.delete(w); w.resolve() }
+  }))
+  return { next: (test: (text: string) => boolean) => new Promise<void>((resolve) => waiters.add({ test, resolve })) }
+}
+
 export async function signIn(page: Page, username: string, password: string) {
   const form = page.locator('#login-form')
   await form.getByLabel('Username').fill(username)

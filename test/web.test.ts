@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Browser, Locator, Page } from 'playwright-core'
 import t from 'tap'
-import { bubble, launchBrowser, menuAction, signIn, WAIT, watch } from './browser.ts'
+import { bubble, launchBrowser, menuAction, receivedFrames, signIn, WAIT, watch } from './browser.ts'
 import { testDatabase } from './helper.ts'
 import { call, startServer, stopServer } from './processes.ts'
 
@@ -82,6 +82,7 @@ t.test('two people chat in the browser across two instances', async (t) => {
   const bob = await (await browser.newContext({ viewport: { width: 375, height: 780 } })).newPage() // phone width
   watch(alice, 'alice', problems)
   watch(bob, 'bob', problems)
+  const aliceFrames = receivedFrames(alice)
   await Promise.all([alice.goto(`${a.base}/`), bob.goto(`${b.base}/`)])
   // Carol uses the API only (a third browser would cost seconds): she joins the group later and reads in it.
   const [carol] = await Promise.all([
@@ -129,11 +130,22 @@ t.test('two people chat in the browser across two instances', async (t) => {
   await bubble(alice, 'Hi Alice\nhow are you?', 'theirs').waitFor({ timeout: WAIT })
   await bubble(alice, XSS, 'own').locator('.ticks.read').waitFor({ timeout: WAIT })
 
-  // Alice edits one message and deletes another: Bob sees both.
+  // Alice edits one message and deletes another: Bob sees both. Her edit's frame is let in before the PATCH's
+  // answer (held until then), as it can come on a busy box: the editor still closes on the new text.
   await menuAction(alice, bubble(alice, 'Hello Bob', 'own'), 'Edit')
   const edit = alice.locator('#message-list textarea.edit-input')
+  const editFrame = aliceFrames.next((f) => f.includes('"type":"message_edited"'))
+  await alice.route('**/messages/*', async (route) => {
+    if (route.request().method() !== 'PATCH') return route.fallback()
+    const response = await route.fetch()
+    await editFrame
+    await route.fulfill({ response })
+  })
   await edit.fill('Hello Bob, edited')
   await edit.press('Enter')
+  await bubble(alice, 'Hello Bob, edited', 'own').waitFor({ timeout: WAIT })
+  await edit.waitFor({ state: 'detached', timeout: WAIT })
+  await alice.unroute('**/messages/*')
   await bob.locator('#message-list li.message.theirs').filter({ hasText: 'Hello Bob, edited' }).locator('.edited').waitFor({ timeout: WAIT })
   await composer.fill('Oops, wrong chat')
   await composer.press('Enter')
@@ -141,6 +153,9 @@ t.test('two people chat in the browser across two instances', async (t) => {
   const oops = bubble(alice, 'Oops, wrong chat', 'own')
   await menuAction(alice, oops, 'Delete')
   await alice.locator('#delete-dialog').getByRole('button', { name: 'Delete', exact: true }).click()
+  // The dialog is modal until the DELETE is answered, which can be after the deletion's frame: the page behind
+  // it takes no typing until then, so Alice waits for it to close, as a person would.
+  await alice.locator('#delete-dialog').waitFor({ state: 'hidden', timeout: WAIT })
   await bob.locator('#message-list li.message .text.deleted', { hasText: 'This message was deleted' }).waitFor({ timeout: WAIT })
   await alice.locator('#message-list li.message.own .text.deleted').waitFor({ timeout: WAIT })
 

@@ -132,24 +132,25 @@ function editor(m) {
   input.value = m.content
   const save = async () => {
     const content = input.value.trim()
-    if (!content || content === m.content) return cancel()
+    if (!content || content === m.content) return close()
     try {
-      const updated = await api.patch(`/messages/${m.id}`, { content })
-      state.editing = null
-      upsert(updated)
+      upsert(await api.patch(`/messages/${m.id}`, { content }))
+      // Closed here, not by upsert: the edit's frame can come before this answer, and then the answer is a copy
+      // already held, which upsert has no reason to render.
+      close()
     } catch (err) {
       error.textContent = err.message
     }
   }
-  const cancel = () => { state.editing = null; replaceItem(m.id); $('#composer-input').focus() }
+  const close = () => { state.editing = null; replaceItem(m.id); $('#composer-input').focus() }
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); save() }
-    if (e.key === 'Escape') cancel()
+    if (e.key === 'Escape') close()
   })
   const error = h('span.form-error', { role: 'alert' })
   queueMicrotask(() => { input.focus(); input.select() })
   return h('div.editor', {}, input,
     h('button.primary', { type: 'button', onclick: save }, 'Save'),
-    h('button', { type: 'button', onclick: cancel }, 'Cancel'), error)
+    h('button', { type: 'button', onclick: close }, 'Cancel'), error)
 }
 
