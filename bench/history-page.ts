@@ -56,8 +56,8 @@ export async function historyPhase(databaseUrl: string, opts: HistoryOptions) {
 
 /**
  * Set-based, as bench/search.ts seeds: the messages go in with their seqs taken in one step and the triggers of
- * `messages` off (a send's event and notification are not what a page reads, and 100,000 of them took a third of
- * the phase), each with the reaction summary the reaction trigger keeps on it: 10 members' one reaction each. A page
+ * `messages` off but the one that keeps each row's Message text (a send's event and notification are not what a
+ * page reads, and 100,000 of them took a third of the phase), each with the reaction summary the reaction trigger keeps on it: 10 members' one reaction each. A page
  * reads that summary, never the `reactions` table, so the table is left empty (a million rows into it took as
  * long as the messages). Every tenth message quotes the one five before it.
  */
@@ -66,6 +66,7 @@ async function seedHistory(db: pg.Client, conversationId: string, n: number) {
   const ids = people.map((p) => p.user_id)
   await db.query('BEGIN')
   await db.query('ALTER TABLE messages DISABLE TRIGGER USER')
+  await db.query('ALTER TABLE messages ENABLE TRIGGER messages_render') // the Message's text, which a page reads
   await db.query(
     `WITH c AS (UPDATE conversations SET last_seq = last_seq + $3 WHERE id = $1 RETURNING last_seq - $3 AS base)
      INSERT INTO messages (conversation_id, sender_id, seq, message_type, content, reactions, created_at, updated_at)

@@ -24,6 +24,7 @@ import * as blocksAndSettings from './migrations/0018-blocks-and-settings.ts'
 import * as monotonicMessageTimes from './migrations/0019-monotonic-message-times.ts'
 import * as webhooksAndPush from './migrations/0020-webhooks-and-push.ts'
 import * as outgoingFlag from './migrations/0021-outgoing-flag.ts'
+import * as messageRendered from './migrations/0022-message-rendered.ts'
 
 // Listed here rather than read from the folder, so the set of migrations is fixed at build time.
 const migrations: Record<string, Migration> = {
@@ -48,6 +49,7 @@ const migrations: Record<string, Migration> = {
   '0019-monotonic-message-times': monotonicMessageTimes,
   '0020-webhooks-and-push': webhooksAndPush,
   '0021-outgoing-flag': outgoingFlag,
+  '0022-message-rendered': messageRendered,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -2,10 +2,12 @@
 -- the database is built here (an answer, a notification, a replay), so it is built as text: a concatenation
 -- costs half of json_build_object and a third of jsonb_build_object, which look up each argument's type per row.
 -- Strings go through to_json (escaped); ids, numbers and booleans need no escaping.
--- parley_message_text is the text, for what is sent on as text (a notification, a replay); parley_message_json
+-- parley_render_message builds it; the row keeps what it built (`rendered`, below), which is what every reader
+-- gets: parley_message_text is the text, for what is sent on as text (a notification, a replay), parley_message_json
 -- the same as json, for what is read as a value (the REST side).
 DROP FUNCTION IF EXISTS parley_message_json(messages) CASCADE;
 DROP FUNCTION IF EXISTS parley_message_text(messages) CASCADE;
+DROP FUNCTION IF EXISTS parley_render_message(messages) CASCADE;
 DROP FUNCTION IF EXISTS parley_quote_of(uuid) CASCADE;
 DROP FUNCTION IF EXISTS parley_quote_text(messages) CASCADE;
 -- A quote of the message a reply names, as every Message shows it in `reply_to`: read with the reply, so it is
@@ -23,7 +25,7 @@ LANGUAGE sql STABLE AS $$
   SELECT parley_quote_text(t) FROM messages t WHERE t.id = target
 $$;
 
-CREATE FUNCTION parley_message_text(m messages) RETURNS text
+CREATE FUNCTION parley_render_message(m messages) RETURNS text
 LANGUAGE sql STABLE AS $$
   SELECT ('{"id":"' || m.id || '","conversation_id":"' || m.conversation_id
     || '","sender_id":' || coalesce('"' || m.sender_id || '"', 'null') || ',"seq":' || m.seq
@@ -53,6 +55,12 @@ LANGUAGE sql STABLE AS $$
       END
     || ',"reply_to":' || CASE WHEN m.reply_to_id IS NULL THEN 'null' ELSE coalesce(parley_quote_of(m.reply_to_id), 'null') END
     || '}')
+$$;
+
+-- The Message as the row keeps it: built on every write of the row (messages_render), so a read copies it.
+CREATE FUNCTION parley_message_text(m messages) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT m.rendered
 $$;
 
 CREATE FUNCTION parley_message_json(m messages) RETURNS json
@@ -96,6 +104,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
   event_type text;
 BEGIN
+  -- Replies quote this message: their copies are built again with its new text or its deleted form (the touch
+  -- fires their messages_render; a reply whose own fields are unchanged logs no event).
+  IF NEW.content IS DISTINCT FROM OLD.content OR NEW.is_deleted <> OLD.is_deleted THEN
+    UPDATE messages SET rendered = NULL WHERE reply_to_id = NEW.id;
+  END IF;
   IF NEW.is_deleted AND NOT OLD.is_deleted THEN
     event_type := 'message_deleted';
     -- A deleted message keeps nothing of what it was: its reactions (their summary is already cleared, with its
@@ -128,6 +141,16 @@ BEGIN
 END
 $$;
 
+-- After messages_before_insert (the seq and times) and messages_before_delete (what a deletion clears): triggers
+-- of one event fire in the order of their names.
+CREATE OR REPLACE FUNCTION parley_messages_render() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.rendered := parley_render_message(NEW);
+  RETURN NEW;
+END
+$$;
+
 DROP TRIGGER IF EXISTS messages_before_delete ON messages;
 CREATE TRIGGER messages_before_delete BEFORE UPDATE ON messages
   FOR EACH ROW WHEN (NEW.is_deleted AND NOT OLD.is_deleted) EXECUTE FUNCTION parley_messages_before_delete();
@@ -140,3 +163,12 @@ CREATE TRIGGER messages_after_insert AFTER INSERT ON messages
 DROP TRIGGER IF EXISTS messages_after_update ON messages;
 CREATE TRIGGER messages_after_update AFTER UPDATE ON messages
   FOR EACH ROW EXECUTE FUNCTION parley_messages_after_update();
+DROP TRIGGER IF EXISTS messages_render ON messages;
+CREATE TRIGGER messages_render BEFORE INSERT OR UPDATE ON messages
+  FOR EACH ROW EXECUTE FUNCTION parley_messages_render();
+
+-- Rows written before `rendered` existed, or built by an earlier text of parley_render_message: built again, once,
+-- with the row triggers off (the copy is all that changes, so there is nothing to log or notify).
+ALTER TABLE messages DISABLE TRIGGER USER;
+UPDATE messages m SET rendered = parley_render_message(m) WHERE m.rendered IS DISTINCT FROM parley_render_message(m);
+ALTER TABLE messages ENABLE TRIGGER USER;
