@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { APP_ROLE, startEmbeddedPostgres } from '../src/embedded-postgres.ts'
-import { INSERT_MESSAGES } from '../src/services/message-writer.ts'
+import { INSERT_MESSAGE, INSERT_MESSAGES, parameters } from '../src/services/message-writer.ts'
 import { cpuSeconds, monoMs, outputDirs, root, round, stamp } from './lib.ts'
 import { type CpuProfile, selfTimes } from './cpu-profile.ts'
 import { type Plan, startParley } from './systems.ts'
@@ -230,7 +230,7 @@ async function explainInsert(appUrl: string, plan: Plan) {
   await db.connect()
   // The statement the writer prepares, from its one source (a search of pg_stat_statements for it went stale when
   // the statement's text changed).
-  const result: Record<string, unknown> = { statement: INSERT_MESSAGES }
+  const result: Record<string, unknown> = { statement: INSERT_MESSAGES, statement_one_row: INSERT_MESSAGE }
   try {
     const convs = plan.senders.slice(0, 10).map((s) => s.body.conversation_id)
     const { rows: members } = await db.query<{ conversation_id: string; user_id: string }>(
@@ -243,7 +243,7 @@ async function explainInsert(appUrl: string, plan: Plan) {
       thread_id: null, mention_names: [], forwarded_sender_id: null, forwarded_created_at: null, i,
     })
     say()
-    say('### EXPLAIN (ANALYZE, BUFFERS, WAL) of the writer\'s INSERT (INSERT_MESSAGES of src/services/message-writer.ts), each in a transaction rolled back')
+    say('### EXPLAIN (ANALYZE, BUFFERS, WAL) of the writer\'s INSERT (INSERT_MESSAGE for one row, INSERT_MESSAGES for a batch, of src/services/message-writer.ts), each in a transaction rolled back')
     for (const k of [1, 10]) {
       const times: number[] = []
       const triggers = new Map<string, number[]>()
@@ -251,7 +251,10 @@ async function explainInsert(appUrl: string, plan: Plan) {
       for (let r = 0; r < 30; r++) {
         const rows = Array.from({ length: k }, (_, i) => row(members[i % members.length], i))
         await db.query('BEGIN')
-        const { rows: lines } = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, WAL) ${INSERT_MESSAGES}`, [JSON.stringify(rows)])
+        // As the writer sends them: one row as parameters (INSERT_MESSAGE), a batch as JSON (INSERT_MESSAGES).
+        const { rows: lines } = k === 1
+          ? await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, WAL) ${INSERT_MESSAGE}`, parameters(rows[0]))
+          : await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, WAL) ${INSERT_MESSAGES}`, [JSON.stringify(rows)])
         await db.query('ROLLBACK')
         text = lines.map((l) => l['QUERY PLAN']).join('\n')
         times.push(Number(/Execution Time: ([\d.]+)/.exec(text)?.[1]))

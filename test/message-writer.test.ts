@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { INSERT_MESSAGES } from '../src/services/message-writer.ts'
+import { INSERT_MESSAGE, INSERT_MESSAGES } from '../src/services/message-writer.ts'
 import { buildTestApp, client, register, type Session, type TestApp } from './helper.ts'
 
 async function setup(t: Test, env: Record<string, string> = {}) {
@@ -115,7 +115,8 @@ t.test('the send statement probes one row per check: no scan of messages or part
   const { db, users, convs } = await setup(t)
   const filler = (n: number) => sql`INSERT INTO messages (conversation_id, sender_id, message_type, content)
     SELECT ${convs[0]}, ${users[0].user.id}, 'text', 'filler ' || g FROM generate_series(1, ${n}::int) g`.execute(db)
-  // The generic plan, as a prepared statement gets it after its first executions (and keeps until the next ANALYZE).
+  // The generic plans, as prepared statements get them after their first executions (and keep until the next
+  // ANALYZE): the batch's (rows as JSON) and the single row's (parameters), joined into one text to look through.
   const genericPlan = async () => {
     await sql`ANALYZE messages`.execute(db)
     await sql`ANALYZE participants`.execute(db)
@@ -125,13 +126,19 @@ t.test('the send statement probes one row per check: no scan of messages or part
       reply_to_id: target.id, client_id: 'plan-check', file_id: null, file_url: null, file_name: null, file_size: null, mime_type: null,
       thread_id: target.id, mention_names: [], forwarded_sender_id: null, forwarded_created_at: null, i: 0,
     }
+    // INSERT_MESSAGE's parameters, in its order ($1…$19), as SQL literals.
+    const one = [row.id, row.conversation_id, row.sender_id, row.message_type, row.content, row.reply_to_id, row.client_id,
+      null, null, null, null, null, null, null, null, row.thread_id, '{}', null, null].map((v) => (v === null ? 'NULL' : `'${v}'`)).join(', ')
     return db.connection().execute(async (conn) => {
       await sql`SET plan_cache_mode = force_generic_plan`.execute(conn)
       await sql.raw(`PREPARE send_check(jsonb) AS ${INSERT_MESSAGES}`).execute(conn)
-      const { rows } = await sql<{ 'QUERY PLAN': string }>`EXPLAIN EXECUTE send_check(${sql.lit(JSON.stringify([row]))})`.execute(conn)
+      await sql.raw(`PREPARE send_one AS ${INSERT_MESSAGE}`).execute(conn)
+      const { rows: batch } = await sql<{ 'QUERY PLAN': string }>`EXPLAIN EXECUTE send_check(${sql.lit(JSON.stringify([row]))})`.execute(conn)
+      const { rows: single } = await sql.raw<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE send_one(${one})`).execute(conn)
       await sql`DEALLOCATE send_check`.execute(conn)
+      await sql`DEALLOCATE send_one`.execute(conn)
       await sql`RESET plan_cache_mode`.execute(conn)
-      return rows.map((r) => r['QUERY PLAN']).join('\n')
+      return [...batch, ...single].map((r) => r['QUERY PLAN']).join('\n')
     })
   }
   // A middling table first: a plan made then is kept by every pooled connection while the table grows. A join on
@@ -153,7 +160,7 @@ t.test('the send statement probes one row per check: no scan of messages or part
   t.match(plan, /Index (Only )?Scan using \w+ on participants/, 'the membership is probed by an index')
   t.match(plan, /Index Scan using messages_pkey on messages/, 'the reply target and the thread are probed by key')
   t.notMatch(plan, /Seq Scan on blocks/, 'no scan of blocks (a direct conversation\'s pair)')
-  t.equal(plan.match(/Index (Only )?Scan using blocks_(pkey|blocked) on blocks/g)?.length, 2, 'a block either way is probed by an index on both ids, once each way')
+  t.equal(plan.match(/Index (Only )?Scan using blocks_(pkey|blocked) on blocks/g)?.length, 4, 'a block either way is probed by an index on both ids, once each way, in each statement')
 })
 
 t.test('a release that changes what the send statement returns does not break the instances still running', async (t) => {
