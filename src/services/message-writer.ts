@@ -135,7 +135,7 @@ export const parameters = (row: NewMessage & { id: string }): unknown[] => FIELD
  * The send statement around a source of rows `x` (its fields, and `i`, the row's place in the batch) and an answer
  * read from the CTEs `r` (every row), `earlier` (rows whose client_id was sent before) and `ins` (rows written).
  * Two sources, one set of rules: a batch's rows from JSON, a single row from parameters, which spares PostgreSQL
- * the JSON, the joins of the answer and their hash tables (0.11–0.13 ms a send on a slow box; docs/SCALING.md).
+ * the JSON, the joins of the answer and their hash tables (0.05–0.10 ms a send on a slow box; docs/SCALING.md).
  */
 const sendStatement = (source: string, answer: string) => `
       WITH r AS (
