@@ -59,26 +59,34 @@ const provider: MigrationProvider = { getMigrations: async () => migrations }
  * queue of webhooks and Web Push), then the repeatable scripts (triggers/*.sql) that changed, which add its jobs.
  */
 export async function migrateToLatest(db: Kysely<any>): Promise<void> {
-  const migrator = new Migrator({ db, provider })
-  const { error, results } = await migrator.migrateToLatest()
-  const failed = results?.find((r) => r.status === 'Error')
-  if (error || failed) {
-    throw new Error(`Migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`)
-  }
   const pgPool = poolOf(db as DB)
   if (!pgPool) throw new Error('migrateToLatest: the database must come from createDatabase (the job queue migrates through its pool)')
-  // graphile-worker's first migration creates its schema unguarded: instances starting together on a new
-  // database take turns on a lock here (held by a connection of its own while the migration runs on another).
-  // (Not from the pool, which may have one connection only.)
+  // Instances starting together on one database take turns here, for the whole of it: Kysely's own lock covers
+  // only its migrations, and what it does before taking that lock (reading every table's columns, the job
+  // queue's included) fails if another instance's job-queue migration swaps a table underneath. The lock is held
+  // by a connection of its own, not from the pool, which may have one connection only.
   const lock = new pg.Client(pgPool.options)
   await lock.connect()
   try {
-    await lock.query("SELECT pg_advisory_lock(hashtext('parley_job_queue_migrations'))")
+    await lock.query(`SELECT pg_advisory_lock(hashtext('${MIGRATION_LOCK}'))`)
+    await migrateVersioned(db)
     await migrateJobQueue({ pgPool, logger: quietLogger })
+    await applyRepeatable(db)
   } finally {
     await lock.end()
   }
-  await applyRepeatable(db)
+}
+
+/** The advisory lock (a `hashtext` key) that one migrating instance holds. */
+export const MIGRATION_LOCK = 'parley_migrations'
+
+async function migrateVersioned(db: Kysely<any>): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest()
+  const failed = results?.find((r) => r.status === 'Error')
+  if (error || failed) {
+    const what = failed ? `Migration ${failed.migrationName}` : 'Migrating'
+    throw new Error(`${what} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`)
+  }
 }
 
 // graphile-worker says what it migrates at info level; a migration that fails throws.

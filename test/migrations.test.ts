@@ -4,7 +4,8 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { type Kysely, sql } from 'kysely'
 import t from 'tap'
-import { migrateToLatest } from '../db/migrate.ts'
+import pg from 'pg'
+import { MIGRATION_LOCK, migrateToLatest } from '../db/migrate.ts'
 import { createDatabase } from '../src/database.ts'
 import { testDatabase } from './helper.ts'
 
@@ -101,6 +102,32 @@ t.test('a changed script runs again with every script after it, which may build 
   await migrateToLatest(db)
   t.ok((await schemaOf(db)).some((i) => i.kind === 'view' && i.name === 'parley_served_events'), 'the view of a later script is there again')
   t.same(await schemaOf(db), want, 'the schema is whole')
+})
+
+t.test('an instance starting while another migrates waits for the whole of it, doing nothing meanwhile', async (t) => {
+  // The failure this prevents: a second instance's Kysely migrator reads every table's columns before taking its
+  // own lock, and a job-queue migration that swaps a table under it failed its start (column "job_count" of
+  // relation "job_queues" does not exist). Here the other instance is a session that holds the migration lock.
+  const url = await testDatabase(t)
+  const other = new pg.Client({ connectionString: url })
+  await other.connect()
+  t.teardown(() => other.end())
+  await other.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK])
+  const { db } = createDatabase(url, 2)
+  t.teardown(() => db.destroy())
+  let settled = false
+  const migrating = migrateToLatest(db).finally(() => { settled = true })
+  const waiting = async () =>
+    (await other.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`)).rows[0].n > 0
+  while (!settled && !(await waiting())) await new Promise((r) => setTimeout(r, 20))
+  t.notOk(settled, 'it waits for the other instance rather than migrating beside it')
+  const made = await other.query(`SELECT to_regclass('public.kysely_migration') AS kysely, to_regnamespace('graphile_worker') AS jobs`)
+  t.same(made.rows[0], { kysely: null, jobs: null }, 'not even its migration tables are made while it waits')
+  await other.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK])
+  await migrating
+  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM kysely_migration`.execute(db)
+  t.ok(rows[0].n >= 22, 'then it migrates')
+  t.ok((await schemaOf(db)).some((i) => i.kind === 'trigger'), 'the repeatable scripts too')
 })
 
 t.test('0019 gives each message written out of time order the time of the latest message before it', async (t) => {
