@@ -20,6 +20,8 @@ export async function applyRepeatable(db: Kysely<any>): Promise<string[]> {
     }),
   )
   return db.transaction().execute(async (trx) => {
+    // migrateToLatest already holds parley_migrations; this lock is the one an instance of the previous release
+    // takes, which may start beside this one during an upgrade.
     await sql`SELECT pg_advisory_xact_lock(hashtext('parley_repeatable'))`.execute(trx)
     await sql`CREATE TABLE IF NOT EXISTS parley_repeatable (
       name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz(3) NOT NULL DEFAULT now())`.execute(trx)

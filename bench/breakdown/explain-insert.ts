@@ -5,7 +5,9 @@ import pg from 'pg'
 import { INSERT_MESSAGE, INSERT_MESSAGES, parameters } from '../../src/services/message-writer.ts'
 import { round } from '../lib.ts'
 import type { Plan } from '../systems.ts'
-import { median, say } from './report.ts'
+import { say } from './report.ts'
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 export async function explainInsert(appUrl: string, plan: Plan) {
   const db = new pg.Client({ connectionString: appUrl })

@@ -22,5 +22,3 @@ export const oneLine = (q: string, max = 110) => {
   const s = q.replace(/\s+/g, ' ').trim()
   return s.length > max ? `${s.slice(0, max - 1)}…` : s
 }
-
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]

@@ -2,17 +2,16 @@
 // process (src/server.ts of IDLE_TREE, default this tree), RSS read from /proc 1 s after seeding and 3 s after the
 // last open, no GC forced, no snapshot.
 import { spawn } from 'node:child_process'
-import { createHmac, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { freePort } from '../../src/database.ts'
+import { JWT_SECRET, mintToken } from '../lib.ts'
 import { closeClients, openClients, perSocketKb, seedUsers, withIdleDatabase } from './setup.ts'
 
 export async function spawned(): Promise<void> {
   const tree = path.resolve(process.env.IDLE_TREE ?? path.join(import.meta.dirname, '..', '..'))
   const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024
   await withIdleDatabase(async (databaseUrl, dir) => {
-    const JWT_SECRET = randomUUID() + randomUUID()
     const port = await freePort()
     const base = `http://127.0.0.1:${port}`
     const env = { ...process.env, NODE_ENV: 'production', JWT_SECRET, LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', AUTH_RATE_LIMIT_MAX: '100000000', PORT: String(port), DATABASE_URL: databaseUrl, DATA_DIR: dir }
@@ -22,13 +21,7 @@ export async function spawned(): Promise<void> {
         if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`)
         await new Promise((r) => setTimeout(r, 100))
       }
-      const sign = (sub: string, sid: string) => {
-        const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
-        const now = Math.floor(Date.now() / 1000)
-        const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, sid, iat: now, exp: now + 3600 })}`
-        return `${head}.${createHmac('sha256', JWT_SECRET).update(head).digest('base64url')}`
-      }
-      const users = await seedUsers(base, databaseUrl, sign)
+      const users = await seedUsers(base, databaseUrl, (sub, sid) => mintToken(sub, sid))
       // The server's own heap figures (prom-client's default metrics), to tell live heap from heap kept.
       const heapOf = async () => {
         const text = await (await fetch(`${base}/metrics`)).text()
