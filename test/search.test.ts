@@ -125,9 +125,15 @@ t.test('newest first, paged with before: every match once, across conversations'
   const [a, b] = await users(2)
   const g1 = await groupOf(app, a, [b])
   const g2 = await groupOf(app, b, [a])
-  const sent: string[] = []
-  for (let i = 0; i < 25; i++) sent.push((await send(i % 2 ? b : a, i % 3 ? g1 : g2, `mango number ${i}`)).id)
+  const messages: { id: string; created_at: string; conversation_id: string; seq: number }[] = []
+  for (let i = 0; i < 25; i++) messages.push(await send(i % 2 ? b : a, i % 3 ? g1 : g2, `mango number ${i}`))
   await send(a, g1, 'no fruit here')
+  const sent = messages.map((m) => m.id)
+  // The documented order, newest first by (created_at, conversation_id, seq): two sends to different
+  // conversations can share a millisecond, and then the conversation decides, not which was sent first.
+  const newestFirst = [...messages]
+    .sort((x, y) => Date.parse(y.created_at) - Date.parse(x.created_at) || (y.conversation_id < x.conversation_id ? -1 : y.conversation_id > x.conversation_id ? 1 : 0) || y.seq - x.seq)
+    .map((m) => m.id)
 
   const first = await search(a, { q: 'mango' })
   t.equal(first.results.length, 20, 'the default limit is 20')
@@ -139,7 +145,7 @@ t.test('newest first, paged with before: every match once, across conversations'
     before = page.next_before
   }
   t.same(pages.map((p) => p.results.length), [10, 10, 5], 'pages of 10, 10 and 5; the last says next_before: null')
-  t.same(pages.flatMap((p) => p.results.map((r) => r.message.id)), [...sent].reverse(), 'every match once, newest first')
+  t.same(pages.flatMap((p) => p.results.map((r) => r.message.id)), newestFirst, 'every match once, newest first')
   t.equal(pages[0].next_before, pages[0].results[9].message.id, 'next_before is the last result of the page')
 
   const inG1 = await search(a, { q: 'mango', conversation_id: g1, limit: 5 })
