@@ -35,12 +35,12 @@ export function createDatabase(connectionString: string, max: number): { db: DB;
  * before fails with "cached plan must not change result type", before doing anything: that connection is
  * dropped by the pool (pg-pool drops a client on any error) and the statement runs again, prepared afresh.
  */
-export async function queryPrepared<R extends pg.QueryResultRow>(pool: pg.Pool, config: { name: string; text: string; values: unknown[] }): Promise<pg.QueryResult<R>> {
+export async function queryPrepared<R extends pg.QueryResultRow>(pool: pg.Pool, config: { name: string; text: string; values: unknown[]; rowMode?: 'array' }): Promise<pg.QueryResult<R>> {
   try {
-    return await pool.query<R>(config)
+    return await pool.query<R>(config as pg.QueryConfig)
   } catch (err) {
     if ((err as { code?: string }).code !== STALE_PLAN) throw err
-    return pool.query<R>(config)
+    return pool.query<R>(config as pg.QueryConfig)
   }
 }
 

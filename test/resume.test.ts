@@ -4,7 +4,7 @@ import pg from 'pg'
 import t from 'tap'
 import { buildLiveApp, client, register, type TestApp } from './helper.ts'
 import type { Frame } from './ws-client.ts'
-import { REPLAY_PAGE } from '../src/realtime/replay.ts'
+import { REPLAY_PAGE, replayPages, replayWindows } from '../src/realtime/replay.ts'
 
 // `resume` (issue 11): a replay never gives back what was taken away, and a small frame cannot make the
 // instance do or hold much.
@@ -204,4 +204,21 @@ t.test("a replay's page probes each message by key: no scan of the conversation'
     t.notMatch(text, /Seq Scan on messages/, `${mode}: no scan of messages`)
     t.match(text, /Index Scan using messages_pkey/, `${mode}: the message by its key`)
   }
+})
+
+t.test("a replay's first page is small and each after it twice the last, up to the page size: the first frames need not wait for a whole page", async (t) => {
+  const { app } = await buildLiveApp(t)
+  const [alice, bob] = [await register(app), await register(app)]
+  const conv = (await client(app, alice).post('/conversations', { participant_ids: [bob.user.id] })).json().id
+  await bulk(app, conv, alice.user.id, 1500)
+  const [window] = await replayWindows(app.db, bob.user.id, { [conv]: 0 })
+  const sizes: number[] = []
+  const seqs: number[] = []
+  for await (const page of replayPages(app.db, window, 500)) {
+    sizes.push(page.length)
+    for (const [seq, type] of page) if (type === 'new_message') seqs.push(seq)
+  }
+  t.same(sizes.slice(0, 4), [100, 200, 400, 500], 'pages of 100, 200, 400, then 500')
+  t.equal(sizes.reduce((a, b) => a + b), window.last_seq - window.after, 'every event of the window, once')
+  t.same(seqs, Array.from({ length: 1500 }, (_, i) => seqs[0] + i), 'the messages in seq order, none missing')
 })

@@ -46,13 +46,12 @@ export async function replayWindows(db: DB, userId: string, seen: Record<string,
   return rows
 }
 
-/** A replayed event: its key, and its `data` as JSON text, spliced into the frame as PostgreSQL wrote it. */
-export interface ReplayedEvent {
-  conversation_id: string
-  seq: number
-  type: string
-  json: string
-}
+/** A replayed event, as a row of the page: its seq, its type, and its `data` as JSON text, spliced into the frame as PostgreSQL wrote it. */
+export type ReplayedEvent = [seq: number, type: string, json: string]
+
+// The first page is small, since nothing is sent before it is all read; each page after is twice the one before,
+// up to `pageSize`, so later pages are read while earlier ones are written.
+const FIRST_PAGE = 100
 
 /**
  * A window's events in seq order, as the API shows them now, in pages, the next page read while this one
@@ -63,8 +62,9 @@ export interface ReplayedEvent {
 export async function* replayPages(db: DB, window: ReplayWindow, pageSize: number): AsyncGenerator<ReplayedEvent[]> {
   const end = window.until ?? window.last_seq
   const pool = poolOf(db)!
-  const page = (after: number) => {
-    const read = queryPrepared<ReplayedEvent>(pool, { name: 'parley-replay-page', text: REPLAY_PAGE, values: [window.conversation_id, after, Math.min(after + pageSize, end)] })
+  const page = (after: number, size: number) => {
+    // Rows as arrays: a page is hundreds of rows, and each needs no names, nor the window's conversation id.
+    const read = queryPrepared<ReplayedEvent>(pool, { name: 'parley-replay-page', text: REPLAY_PAGE, values: [window.conversation_id, after, Math.min(after + size, end)], rowMode: 'array' })
     // A socket that closes mid-replay leaves the page read ahead unawaited.
     read.catch(() => {})
     return read
@@ -72,10 +72,12 @@ export async function* replayPages(db: DB, window: ReplayWindow, pageSize: numbe
   // Two pages in flight: PostgreSQL renders one while the other is read and sent.
   const ahead: Array<ReturnType<typeof page>> = []
   let from = window.after
+  let size = Math.min(FIRST_PAGE, pageSize)
   const readAhead = () => {
     while (ahead.length < 2 && from < end) {
-      ahead.push(page(from))
-      from += pageSize
+      ahead.push(page(from, size))
+      from += size
+      size = Math.min(size * 2, pageSize)
     }
   }
   readAhead()
@@ -88,6 +90,6 @@ export async function* replayPages(db: DB, window: ReplayWindow, pageSize: numbe
 
 // Prepared once per connection (a named statement): planning it cost a third of running it.
 export const REPLAY_PAGE = `
-  SELECT conversation_id, seq, type, payload_text AS json FROM parley_served_events
+  SELECT seq, type, payload_text FROM parley_served_events
   WHERE conversation_id = $1 AND seq > $2 AND seq <= $3
   ORDER BY seq`

@@ -28,12 +28,13 @@ export async function resume(ctx: ResumeContext, conn: Connection, mine: Readonl
     for (const window of await replayWindows(ctx.db, conn.userId, seen)) {
       for await (const page of replayPages(ctx.db, window, ctx.pageSize)) {
         conn.cork()
-        for (const e of page) {
+        const conv = window.conversation_id
+        for (const [seq, type, json] of page) {
           if (conn.backedUp && !(await conn.drained())) return
-          if (CONVERSATION_FRAMES.has(e.type)) {
-            const frame = await conversationFrame(ctx.conversations, e.conversation_id, e.seq, conn.userId)
+          if (CONVERSATION_FRAMES.has(type)) {
+            const frame = await conversationFrame(ctx.conversations, conv, seq, conn.userId)
             if (frame) conn.deliver(frame, undefined, true)
-          } else conn.deliverText(eventHead(e), eventFrameText(e.type, e.conversation_id, e.seq, e.json), true)
+          } else conn.deliverText({ type: type as FrameHead['type'], conversation_id: conv, seq }, eventFrameText(type, conv, seq, json), true)
         }
         conn.uncork()
       }
@@ -47,6 +48,3 @@ export async function resume(ctx: ResumeContext, conn: Connection, mine: Readonl
   }
   conn.deliver({ type: 'resumed' })
 }
-
-const eventHead = (e: { type: string; conversation_id: string; seq: number }): FrameHead =>
-  ({ type: e.type as FrameHead['type'], conversation_id: e.conversation_id, seq: e.seq })
