@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import net from 'node:net'
 import t, { type Test } from 'tap'
 import { Listener } from '../src/realtime/listener.ts'
-import type { ConversationEvent } from '../src/realtime/events.ts'
+import { type ConversationEvent, parseAnnouncement } from '../src/realtime/events.ts'
 import { buildTestApp, client, register } from './helper.ts'
 
 /** A TCP proxy to PostgreSQL whose open connections can be made to go silent, like a half-open TCP path. */
@@ -93,4 +93,18 @@ t.test('a fresher snapshot of a followed conversation does not skip the events s
   const after = await send('four')
   while (!got.some((e) => e.payload.id === after.id)) await new Promise((r) => setTimeout(r, 20))
   t.same(got.map((e) => e.payload.id), [...inFlight, after].map((m) => m.id), 'the members already here get every event, once, in order')
+})
+
+t.test("a notification's head is read and its data kept as the text it came in", async (t) => {
+  const conv = '2ab33454-10dc-4900-bb30-cb716422a5f3'
+  // The data itself may hold the text that ends the head: only the first one counts.
+  const data = '{"id":"m1","content":"say ,\\"data\\": here","reactions": [{"emoji": "👍", "count": 2}]}'
+  const note = `{"conversation_id":"${conv}","seq":42,"type":"new_message","ts":1764876900123,"data":${data}}`
+  const read = parseAnnouncement(note)
+  t.same(read, { conversation_id: conv, seq: 42, type: 'new_message', ts: 1764876900123, data }, 'the head, and the data as it was written')
+  t.same(JSON.parse(read!.data!), JSON.parse(note).data, 'the data is the JSON the whole notification holds')
+  t.same(parseAnnouncement(`{"conversation_id":"${conv}","seq":43,"type":"new_message"}`),
+    { conversation_id: conv, seq: 43, type: 'new_message', ts: undefined, data: undefined }, 'too large to announce: no data, to be read from the log')
+  t.equal(parseAnnouncement('not json'), undefined, 'not JSON')
+  t.equal(parseAnnouncement('{"seq":1,"type":"x","data":{}}'), undefined, 'no conversation')
 })

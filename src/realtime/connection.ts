@@ -19,6 +19,9 @@ export interface ConnectionShared {
   stats: { tooSlow: number }
 }
 
+/** A live frame waiting behind a replay: its head, its text, and its bytes framed for the wire (see `send`). */
+export type HeldFrame = [head: FrameHead, text: string, bytes: Buffer | undefined]
+
 // Live frames that wait behind a resume's replay: a client that lets this many pile up is closed (TOO_SLOW).
 const MAX_HELD_FRAMES = 10_000
 
@@ -44,8 +47,8 @@ export class Connection {
    * (the listener hands events on without gaps). Below it, only a replay can fill in.
    */
   private liveFrom: Map<string, number> | undefined
-  /** While a resume replays, live frames wait here. */
-  held: ServerFrame[] | undefined
+  /** While a resume replays, live frames wait here: head, text, and the framed bytes when made. */
+  held: HeldFrame[] | undefined
   /** A close asked for before the socket was attached. */
   private closing: { code: number; reason: string } | undefined
   private expiry: NodeJS.Timeout | undefined
@@ -112,10 +115,19 @@ export class Connection {
     this.socket.close(code, reason)
   }
 
-  /** Sends a frame, at most once per (conversation, seq) and in seq order; behind a replay, live events wait. */
-  send(frame: ServerFrame, text?: string): void {
-    if (!this.held || (frame as FrameHead).seq === undefined) return this.deliver(frame, text)
-    this.held.push(frame)
+  /**
+   * Sends a frame, at most once per (conversation, seq) and in seq order; behind a replay, live events wait.
+   * `text` is the frame as JSON when already serialized; `bytes` the same as a WebSocket frame (textFrames), when
+   * one event goes to many sockets: built once, the same buffer is written to each.
+   */
+  send(frame: ServerFrame, text = JSON.stringify(frame)): void {
+    this.sendText(frame, text)
+  }
+
+  /** As `send`, for a frame already serialized (`text`; `bytes`, framed), known by its head only. */
+  sendText(head: FrameHead, text: string, bytes?: Buffer): void {
+    if (!this.held || head.seq === undefined) return this.deliverText(head, text, false, bytes)
+    this.held.push([head, text, bytes])
     if (this.held.length > MAX_HELD_FRAMES) this.tooFarBehind()
   }
 
@@ -134,8 +146,8 @@ export class Connection {
     this.deliverText(frame, text, replayed)
   }
 
-  /** As `deliver`, for a frame already serialized (`text`), known to the connection by its head only. */
-  deliverText(frame: FrameHead, text: string, replayed = false): void {
+  /** As `deliver`, for a frame already serialized (`text`, and maybe framed: `bytes`), known to the connection by its head only. */
+  deliverText(frame: FrameHead, text: string, replayed = false, bytes?: Buffer): void {
     const conv = frame.conversation_id
     if (frame.seq !== undefined && conv !== undefined) {
       const highest = this.seqs?.get(conv) ?? 0
@@ -149,7 +161,7 @@ export class Connection {
       if (frame.seq > highest) this.sent.set(conv, frame.seq)
     }
     if (!this.socket) (this.early ??= []).push([frame.type, text])
-    else this.write(frame.type, text)
+    else this.write(frame.type, text, bytes)
   }
 
   /** Whether the socket is open with room in its buffer, waiting for it to drain if need be. */
@@ -189,13 +201,16 @@ export class Connection {
     if (page.length > 0 && socket.readyState === socket.OPEN) this.tcp!.write(textFrames(page))
   }
 
-  private write(type: string, text: string): void {
+  private write(type: string, text: string, bytes?: Buffer): void {
     const socket = this.socket!
     if (socket.readyState !== socket.OPEN) return
     if (socket.bufferedAmount > this.shared.maxBufferedBytes) return this.tooFarBehind()
     if (this.page) {
       this.page.push(text)
       this.pageChars += text.length
+    } else if (bytes && this.tcp) {
+      // Past ws, as a replay's page is (see cork): ws would encode the text again for every socket.
+      this.tcp.write(bytes)
     } else socket.send(text)
     this.shared.framesSent.set(type, (this.shared.framesSent.get(type) ?? 0) + 1)
   }

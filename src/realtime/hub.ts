@@ -5,7 +5,8 @@ import { AppError } from '../errors.ts'
 import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
 import type { Presence } from './presence.ts'
-import { CLOSE, type ReadState, type ServerFrame } from './protocol.ts'
+import { CLOSE, eventFrameText, type FrameHead, type ReadState, type ServerFrame } from './protocol.ts'
+import { textFrames } from './text-frames.ts'
 import { UserFanout } from './user-fanout.ts'
 import { resume } from './resume.ts'
 import { CONVERSATION_FRAMES, conversationFrame } from './served-event.ts'
@@ -184,12 +185,20 @@ export class Hub {
       this.applyMembership(e)
     }
     if (recipients.size === 0) return
-    // A frame the same for every recipient is serialized once for all of them.
-    const shared = CONVERSATION_FRAMES.has(e.type) ? undefined : eventFrame(e)
-    const text = shared && JSON.stringify(shared)
-    for (const userId of recipients) {
-      const frame = shared ?? (await this.frameFor(e, userId))
-      if (frame) this.sendToUser(userId, frame, text)
+    if (CONVERSATION_FRAMES.has(e.type)) {
+      for (const userId of recipients) {
+        const frame = await conversationFrame(this.conversations, e.conversation_id, e.seq, userId)
+        if (frame) this.sendToUser(userId, frame)
+      }
+    } else {
+      // The same frame for every recipient: the event's data spliced in as the triggers wrote it (test/frames.test.ts
+      // checks what reaches a socket against ServerFrame), framed once for every socket.
+      const head = { type: e.type, conversation_id: e.conversation_id, seq: e.seq } as FrameHead
+      const text = eventFrameText(e.type, e.conversation_id, e.seq, e.data)
+      const bytes = textFrames([text])
+      for (const userId of recipients) {
+        for (const conn of this.users.get(userId)?.conns ?? []) conn.sendText(head, text, bytes)
+      }
     }
     // Clocks of database and instance may differ a little: a change can seem to come from the future.
     if (e.ts !== undefined && this.opts.observeLag) this.opts.observeLag(Math.max(0, Date.now() - e.ts))
@@ -256,19 +265,7 @@ export class Hub {
     return resume({ db: this.db, conversations: this.conversations, pageSize: this.opts.replayPageSize ?? 500 }, conn, mine, seen)
   }
 
-  /** The frame of an event for one recipient: most are the event itself; some carry the Conversation as they see it. */
-  private async frameFor(e: ConversationEvent, userId: string): Promise<ServerFrame | undefined> {
-    if (!CONVERSATION_FRAMES.has(e.type)) return eventFrame(e)
-    return conversationFrame(this.conversations, e.conversation_id, e.seq, userId)
-  }
-
   closeAll(code: number, reason: string): void {
     for (const user of this.users.values()) for (const conn of user.conns) conn.close(code, reason)
   }
-}
-
-// An event's type and data come from the triggers (triggers/*.sql), as JSON: they are the frame's as they are.
-// test/frames.test.ts checks what reaches a socket against ServerFrame.
-export function eventFrame(e: ConversationEvent): ServerFrame {
-  return { type: e.type, conversation_id: e.conversation_id, seq: e.seq, data: e.payload } as ServerFrame
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { sql } from 'kysely'
 import pg from 'pg'
 import type { DB } from '../database.ts'
-import { type ConversationEvent, EPHEMERAL_CHANNEL, type EphemeralEvent, EVENTS_CHANNEL, JOBS_CHANNEL } from './events.ts'
+import { ConversationEvent, EPHEMERAL_CHANNEL, type EphemeralEvent, EVENTS_CHANNEL, JOBS_CHANNEL, parseAnnouncement } from './events.ts'
 
 export interface ListenerOptions {
   connectionString: string
@@ -118,27 +118,31 @@ export class Listener extends EventEmitter {
       this.emit('jobs')
       return
     }
-    let note: any
-    try {
-      note = JSON.parse(n.payload ?? '')
-    } catch {
-      return
-    }
     if (n.channel === EPHEMERAL_CHANNEL) {
-      this.emit('ephemeral', note as EphemeralEvent)
+      let note: EphemeralEvent
+      try {
+        note = JSON.parse(n.payload ?? '')
+      } catch {
+        return
+      }
+      this.emit('ephemeral', note)
       return
     }
-    const conv: string = note.conversation_id
+    // The hot path: a message's notification is parsed no further than its head (see parseAnnouncement).
+    const note = parseAnnouncement(n.payload ?? '')
+    if (!note) return
+    const conv = note.conversation_id
+    const announced = () => new ConversationEvent(conv, note.seq, note.type, note.data!, note.ts)
     const last = this.lastSeq.get(conv)
     if (last === undefined) {
       // A conversation nobody here follows: hand it on as is (the hub may start following it).
-      if (note.data !== undefined) this.handOn({ conversation_id: conv, seq: note.seq, type: note.type, payload: note.data, ts: note.ts })
+      if (note.data !== undefined) this.handOn(announced())
       else this.chain(conv, () => this.fill(conv, note.seq - 1, note.seq))
       return
     }
     if (note.seq <= last) return
     if (note.seq === last + 1 && note.data !== undefined && !this.chains.has(conv)) {
-      this.handOn({ conversation_id: conv, seq: note.seq, type: note.type, payload: note.data, ts: note.ts })
+      this.handOn(announced())
       return
     }
     this.chain(conv, () => this.fill(conv, this.lastSeq.get(conv) ?? note.seq - 1, note.seq))
@@ -160,11 +164,11 @@ export class Listener extends EventEmitter {
     let q = this.opts.db
       .selectFrom('parley_served_events')
       // The row's time (its transaction's start) stands in for the notification's `ts`.
-      .select(['conversation_id', 'seq', 'type', 'payload', sql<number>`(extract(epoch FROM created_at) * 1000)::bigint`.as('ts')])
+      .select(['conversation_id', 'seq', 'type', 'payload_text', sql<number>`(extract(epoch FROM created_at) * 1000)::bigint`.as('ts')])
       .where('conversation_id', '=', conv)
       .where('seq', '>', Math.max(after, this.lastSeq.get(conv) ?? after))
     if (until !== undefined) q = q.where('seq', '<=', until)
-    for (const row of await q.orderBy('seq').execute()) this.handOn(row)
+    for (const row of await q.orderBy('seq').execute()) this.handOn(new ConversationEvent(row.conversation_id, row.seq, row.type, row.payload_text, row.ts))
   }
 
   private handOn(event: ConversationEvent): void {

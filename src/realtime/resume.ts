@@ -1,7 +1,7 @@
 import type { DB } from '../database.ts'
 import { AppError } from '../errors.ts'
 import type { ConversationsService } from '../services/conversations.ts'
-import type { Connection } from './connection.ts'
+import type { Connection, HeldFrame } from './connection.ts'
 import { eventFrameText, type FrameHead, type ServerFrame } from './protocol.ts'
 import { replayPages, replayWindows } from './replay.ts'
 import { CONVERSATION_FRAMES, conversationFrame } from './served-event.ts'
@@ -21,7 +21,7 @@ export interface ResumeContext {
  */
 export async function resume(ctx: ResumeContext, conn: Connection, mine: ReadonlySet<string>, seen: Record<string, number>): Promise<void> {
   if (conn.held) throw new AppError(409, 'RESUME_IN_PROGRESS', 'A resume is already running on this socket; wait for its resumed frame')
-  const held: ServerFrame[] = (conn.held = [])
+  const held: HeldFrame[] = (conn.held = [])
   try {
     // Seqs the client has seen are remembered only for conversations it is in: nothing else is kept per id.
     for (const [conv, seq] of Object.entries(seen)) if (mine.has(conv) && (conn.sent.get(conv) ?? 0) < seq) conn.sent.set(conv, seq)
@@ -43,7 +43,7 @@ export async function resume(ctx: ResumeContext, conn: Connection, mine: Readonl
     }
   } finally {
     conn.uncork()
-    for (const frame of held) conn.deliver(frame)
+    for (const [head, text, bytes] of held) conn.deliverText(head, text, false, bytes)
     conn.held = undefined
   }
   conn.deliver({ type: 'resumed' })
