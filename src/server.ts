@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
 import { migrateToLatest } from '../db/migrate.ts'
 import { buildApp } from './app.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
@@ -31,6 +32,16 @@ const LOGGER_REDACT = {
   censor: '[redacted]',
 }
 
+// The log leaves in blocks of 4 KB, and at least every LOG_FLUSH_MS: a line written on its own is a job for
+// libuv's thread pool and two thread switches, which cost an instance ~8% of its CPU at 150 requests/s
+// (docs/SCALING.md). A line waits at most that long; what is still buffered is written out on exit.
+const LOG_FLUSH_MS = 250
+function logDestination() {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  setInterval(() => destination.flush(), LOG_FLUSH_MS).unref()
+  return destination
+}
+
 /** Development only: a secret generated once and kept beside the embedded database, so restarts keep sessions. */
 async function devJwtSecret(dataDir: string): Promise<string> {
   const file = path.join(dataDir, 'jwt-secret')
@@ -51,18 +62,20 @@ export async function start(config: Config) {
   await migrateToLatest(db)
 
   const jwtSecret = config.JWT_SECRET ?? (await devJwtSecret(config.DATA_DIR))
+  const stream = logDestination()
   const app = await buildApp({
     config,
     db,
     jwtSecret,
     databaseUrl,
-    logger: { level: config.LOG_LEVEL, serializers: LOGGER_SERIALIZERS, redact: LOGGER_REDACT },
+    logger: { level: config.LOG_LEVEL, serializers: LOGGER_SERIALIZERS, redact: LOGGER_REDACT, stream },
   })
   await app.listen({ port: config.PORT, host: config.HOST })
   const { port } = app.server.address() as { port: number }
   const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`
   const database = embedded ? `embedded, data in ${path.resolve(config.DATA_DIR)}` : 'DATABASE_URL'
   app.log.info(`Parley is up: API docs at ${base}/docs (database: ${database})`)
+  stream.flush()
   // The same for a person at a terminal, who should not have to dig a URL out of a JSON line. On stderr, so that
   // stdout stays one JSON object a line for whatever collects the logs.
   process.stderr.write(`\nParley is running.\n  Web client: ${base}/\n  API docs:   ${base}/docs\n  Database:   ${database}\n\n`)

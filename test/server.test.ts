@@ -35,8 +35,22 @@ t.test('with no DATABASE_URL it runs on an embedded PostgreSQL that keeps its da
   const me = await fetch(`${second.base}/users/me`, { headers: { authorization: `Bearer ${access_token}` } })
   t.equal(me.status, 200, 'the account and the signing secret survived the restart')
   t.equal((await me.json()).username, 'persisted')
-  t.notOk(second.logs.join('\n').includes(access_token), 'the token never appears in the logs')
   t.equal(await stop(second.proc), 0)
+  // After the stop: the log is buffered, and written out in full on exit.
+  t.ok(second.logs.some((l) => l.includes('/users/me?token=[redacted]')), 'the request with the token in its URL was logged')
+  t.notOk(second.logs.join('\n').includes(access_token), 'the token never appears in the logs')
+})
+
+t.test('a request is in the log within moments, however little else is logged', async (t) => {
+  const url = await testDatabase(t)
+  const server = await start(t, { DATABASE_URL: url, JWT_SECRET: 's'.repeat(40) })
+  const before = server.logs.length
+  await fetch(`${server.base}/health/live`, { headers: { 'x-request-id': 'one-quiet-request' } })
+  // The log is written in blocks, but flushed every 250 ms: one short line must not wait for a block to fill.
+  const deadline = Date.now() + 5000
+  while (!server.logs.some((l) => l.includes('"reqId":"one-quiet-request"')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  t.ok(server.logs.slice(before).some((l) => l.includes('"reqId":"one-quiet-request"')), 'its line arrived while the server runs')
+  t.equal(await stop(server.proc), 0)
 })
 
 t.test('with DATABASE_URL it uses that server', async (t) => {
