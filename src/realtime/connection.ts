@@ -115,16 +115,15 @@ export class Connection {
     this.socket.close(code, reason)
   }
 
-  /**
-   * Sends a frame, at most once per (conversation, seq) and in seq order; behind a replay, live events wait.
-   * `text` is the frame as JSON when already serialized; `bytes` the same as a WebSocket frame (textFrames), when
-   * one event goes to many sockets: built once, the same buffer is written to each.
-   */
+  /** Sends a frame, at most once per (conversation, seq) and in seq order; behind a replay, live events wait. */
   send(frame: ServerFrame, text = JSON.stringify(frame)): void {
     this.sendText(frame, text)
   }
 
-  /** As `send`, for a frame already serialized (`text`; `bytes`, framed), known by its head only. */
+  /**
+   * As `send`, for a frame already serialized (`text`), known by its head only. `bytes`: the same as a WebSocket
+   * frame (textFrames), when one event goes to many sockets: built once, the same buffer is written to each.
+   */
   sendText(head: FrameHead, text: string, bytes?: Buffer): void {
     if (!this.held || head.seq === undefined) return this.deliverText(head, text, false, bytes)
     this.held.push([head, text, bytes])

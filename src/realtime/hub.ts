@@ -5,7 +5,7 @@ import { AppError } from '../errors.ts'
 import type { ConversationEvent, EphemeralEvent } from './events.ts'
 import type { Listener } from './listener.ts'
 import type { Presence } from './presence.ts'
-import { CLOSE, eventFrameText, type FrameHead, type ReadState, type ServerFrame } from './protocol.ts'
+import { CLOSE, eventFrameText, eventHead, type FrameHead, type ReadState, type ServerFrame } from './protocol.ts'
 import { textFrames } from './text-frames.ts'
 import { UserFanout } from './user-fanout.ts'
 import { resume } from './resume.ts'
@@ -193,12 +193,10 @@ export class Hub {
     } else {
       // The same frame for every recipient: the event's data spliced in as the triggers wrote it (test/frames.test.ts
       // checks what reaches a socket against ServerFrame), framed once for every socket.
-      const head = { type: e.type, conversation_id: e.conversation_id, seq: e.seq } as FrameHead
+      const head = eventHead(e.type, e.conversation_id, e.seq)
       const text = eventFrameText(e.type, e.conversation_id, e.seq, e.data)
       const bytes = textFrames([text])
-      for (const userId of recipients) {
-        for (const conn of this.users.get(userId)?.conns ?? []) conn.sendText(head, text, bytes)
-      }
+      for (const userId of recipients) this.sendTextToUser(userId, head, text, bytes)
     }
     // Clocks of database and instance may differ a little: a change can seem to come from the future.
     if (e.ts !== undefined && this.opts.observeLag) this.opts.observeLag(Math.max(0, Date.now() - e.ts))
@@ -254,9 +252,12 @@ export class Hub {
   }
 
   private sendToUser(userId: string, frame: ServerFrame, text = JSON.stringify(frame)): void {
-    const user = this.users.get(userId)
-    if (!user) return
-    for (const conn of user.conns) conn.send(frame, text)
+    this.sendTextToUser(userId, frame, text)
+  }
+
+  /** As sendToUser, for a frame already serialized (and maybe framed: `bytes`, the same buffer for every socket). */
+  private sendTextToUser(userId: string, head: FrameHead, text: string, bytes?: Buffer): void {
+    for (const conn of this.users.get(userId)?.conns ?? []) conn.sendText(head, text, bytes)
   }
 
   /** Every event the client missed, then `resumed` (resume.ts). */

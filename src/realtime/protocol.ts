@@ -168,6 +168,10 @@ export const ANSWERS: Record<ClientFrame['type'], ServerFrameType[]> = {
   react: ['ack', 'error'], unreact: ['ack', 'error'], resume: ['resumed', 'error'], auth: ['ack', 'error'],
 }
 
+/** An event's frame as the connection knows it before its text: its type, conversation and seq. */
+export const eventHead = (type: string, conversationId: string, seq: number): FrameHead =>
+  ({ type: type as ServerFrameType, conversation_id: conversationId, seq })
+
 /** An event's frame as text, around its `data` already serialized (as a replay reads it from the log). */
 export function eventFrameText(type: string, conversationId: string, seq: number, dataJson: string): string {
   return `{"type":${JSON.stringify(type)},"conversation_id":"${conversationId}","seq":${seq},"data":${dataJson}}`

@@ -2,7 +2,7 @@ import type { DB } from '../database.ts'
 import { AppError } from '../errors.ts'
 import type { ConversationsService } from '../services/conversations.ts'
 import type { Connection, HeldFrame } from './connection.ts'
-import { eventFrameText, type FrameHead, type ServerFrame } from './protocol.ts'
+import { eventFrameText, eventHead } from './protocol.ts'
 import { replayPages, replayWindows } from './replay.ts'
 import { CONVERSATION_FRAMES, conversationFrame } from './served-event.ts'
 
@@ -34,7 +34,7 @@ export async function resume(ctx: ResumeContext, conn: Connection, mine: Readonl
           if (CONVERSATION_FRAMES.has(type)) {
             const frame = await conversationFrame(ctx.conversations, conv, seq, conn.userId)
             if (frame) conn.deliver(frame, undefined, true)
-          } else conn.deliverText({ type: type as FrameHead['type'], conversation_id: conv, seq }, eventFrameText(type, conv, seq, json), true)
+          } else conn.deliverText(eventHead(type, conv, seq), eventFrameText(type, conv, seq, json), true)
         }
         conn.uncork()
       }
