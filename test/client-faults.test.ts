@@ -137,5 +137,7 @@ t.test('an instance killed mid-stream: the SDK reconnects to the other and misse
   await s.assertStream(t)
   await s.assertSentOnce(t, sent)
   t.ok(s.states.some((st) => st.state === 'offline'), 'the socket on the killed instance closed')
+  // Its last events may arrive a moment before the `resumed` frame that follows them: live once that is read.
+  await until(s.client, () => s.client.state === 'live', 'the SDK live on the other instance')
   t.equal(s.client.state, 'live', 'and the SDK is live on the other one')
 })
